@@ -1,0 +1,40 @@
+# Every target does its own set-up (uv, the locked environment, local services).
+SHELL := /bin/bash
+UV := PATH="$$HOME/.local/bin:$$PATH" uv
+
+.PHONY: setup demo test lint unit integration e2e sandbox run clean
+
+setup:
+	@scripts/bootstrap.sh
+
+demo: setup
+	@scripts/ensure-services.sh
+	$(UV) run merch-pipeline demo
+
+test: setup lint
+	@scripts/ensure-services.sh
+	$(UV) run pytest
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run mypy
+
+unit: setup
+	$(UV) run pytest tests/unit
+
+integration: setup
+	@scripts/ensure-services.sh
+	$(UV) run pytest tests/integration
+
+e2e: setup
+	@scripts/ensure-services.sh
+	$(UV) run pytest tests/e2e
+
+sandbox: setup
+	$(UV) run merch-pipeline sandbox
+
+run: setup
+	$(UV) run merch-pipeline run
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

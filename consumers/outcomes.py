@@ -1,0 +1,50 @@
+"""What a handler decided. The consume loop maps each outcome to broker actions in one place.
+
+- ``Done``: publish ``events`` (with confirms), then ack.
+- ``Retry``: a transient failure; redeliver later through a delay queue, or give up after the
+  last attempt (the consumer's ``exhausted`` function says what to publish then).
+- ``Reject``: a permanent failure; publish ``events`` (``product.failed``), dead-letter, ack.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from contracts.events import EventData, FailureStage
+
+_NAMESPACE = uuid.UUID("6f1c9f0e-2d4b-4b7e-9a51-2f0c8f3e7a10")
+
+
+def stable_event_id(*parts: object) -> str:
+    """An event id derived from what the event is about, so a redelivery republishes the same id
+    and downstream consumers can recognise the duplicate."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
+
+
+class Outgoing(msgspec.Struct, frozen=True, kw_only=True):
+    data: EventData
+    event_id: str
+    subject: str | None = None
+
+
+class Done(msgspec.Struct, frozen=True, kw_only=True):
+    events: list[Outgoing]
+
+
+class Retry(msgspec.Struct, frozen=True, kw_only=True):
+    stage: FailureStage
+    code: str
+    detail: str
+    retry_after_s: float | None = None
+
+
+class Reject(msgspec.Struct, frozen=True, kw_only=True):
+    stage: FailureStage
+    code: str
+    detail: str
+    events: list[Outgoing] = []
+
+
+Outcome = Done | Retry | Reject

@@ -1,0 +1,189 @@
+"""Our four events, version 1. ``data`` is snake_case; the envelope is a CloudEvent.
+
+Exchange ``merch.events`` (topic). Each event type names its routing key and its data Struct
+in ``EVENT_TYPES``; a consumer looks the type up there and rejects any type it does not know.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from contracts.cloudevents import CloudEvent
+from contracts.errors import ContractError, from_msgspec
+
+EXCHANGE = "merch.events"
+SOURCE = "urn:merch-pipeline"
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+PlacementStrategy = Literal["AUTO", "FILL_ALL", "FULL_REGION", "PLACEMENT_ID"]
+
+
+class DesignRegion(msgspec.Struct, frozen=True, kw_only=True):
+    region: NonEmpty
+    image_id: NonEmpty
+    placement_strategy: PlacementStrategy = "AUTO"
+    placement_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.placement_strategy == "PLACEMENT_ID" and not self.placement_id:
+            raise ValueError("placement_id is required when placement_strategy is PLACEMENT_ID")
+
+
+class ProductSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: NonEmpty
+    description: str | None = None
+    profit_margin: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    publish_on_create: bool | None = None
+
+
+class Recommendations(msgspec.Struct, frozen=True, kw_only=True):
+    pin_on_items: list[NonEmpty] = []
+    tags: list[NonEmpty] = []
+
+
+class DesignApprovedV1(msgspec.Struct, frozen=True, kw_only=True):
+    """A design a shop approved: make it a product and promote it."""
+
+    shop_id: NonEmpty
+    design_id: NonEmpty
+    product_template_id: NonEmpty
+    product: ProductSpec
+    revision: Annotated[int, msgspec.Meta(ge=1)] = 1
+    regions: list[DesignRegion] = []
+    colors: list[NonEmpty] | None = None
+    sizes: list[NonEmpty] | None = None
+    customization_id: NonEmpty | None = None
+    recommendations: Recommendations | None = None
+
+    def __post_init__(self) -> None:
+        if not self.regions and self.customization_id is None:
+            raise ValueError("regions must not be empty unless customization_id is given")
+        names = [r.region for r in self.regions]
+        if len(names) != len(set(names)):
+            raise ValueError(f"regions name a region more than once: {sorted(names)}")
+
+
+class ProductImage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A rendered image as Fourthwall returned it."""
+
+    url: str
+    width: int
+    height: int
+    style: str
+    color: str
+    size: str | None = None
+    region: str | None = None
+
+
+class ProductCreatedV1(msgspec.Struct, frozen=True, kw_only=True):
+    shop_id: NonEmpty
+    design_id: NonEmpty
+    revision: int
+    customization_id: NonEmpty
+    product_id: NonEmpty
+    name: str
+    created_at: str
+    images: list[ProductImage] = []
+    recommendations: Recommendations | None = None
+
+
+FailureStage = Literal["input", "customization", "product", "pins"]
+
+
+class ProductFailedV1(msgspec.Struct, frozen=True, kw_only=True):
+    shop_id: str
+    design_id: str
+    revision: int
+    stage: FailureStage
+    code: str
+    detail: str
+    retryable: bool
+    attempts: int
+    product_id: str | None = None
+
+
+class PinScope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    scope_id: str
+    model: str
+    target_type: str
+    position: int
+    target_identity: str | None = None
+    pin_identity: str | None = None
+    active_from: str | None = None
+    active_to: str | None = None
+
+
+class PinsCreatedV1(msgspec.Struct, frozen=True, kw_only=True):
+    shop_id: str
+    design_id: str
+    product_id: str
+    scopes: list[PinScope]
+
+
+EventData = DesignApprovedV1 | ProductCreatedV1 | ProductFailedV1 | PinsCreatedV1
+
+
+class EventType(msgspec.Struct, frozen=True):
+    name: str
+    routing_key: str
+    data: type[EventData]
+
+
+DESIGN_APPROVED = EventType("merch.design.approved.v1", "design.approved", DesignApprovedV1)
+PRODUCT_CREATED = EventType("merch.product.created.v1", "product.created", ProductCreatedV1)
+PRODUCT_FAILED = EventType("merch.product.failed.v1", "product.failed", ProductFailedV1)
+PINS_CREATED = EventType("merch.pins.created.v1", "pins.created", PinsCreatedV1)
+
+EVENT_TYPES: dict[str, EventType] = {
+    t.name: t for t in (DESIGN_APPROVED, PRODUCT_CREATED, PRODUCT_FAILED, PINS_CREATED)
+}
+_TYPE_OF_DATA = {t.data: t for t in EVENT_TYPES.values()}
+
+
+def event_type_of(data: EventData) -> EventType:
+    return _TYPE_OF_DATA[type(data)]
+
+
+def decode_data(event: CloudEvent, expected: EventType) -> EventData:
+    """Decode ``event.data`` as ``expected`` says; the error names the ``$.data`` field."""
+    if event.type != expected.name:
+        known = event.type in EVENT_TYPES
+        raise ContractError(
+            "unexpected_type" if known else "unknown_type",
+            f"type {event.type!r} is not consumed here (expected {expected.name!r})",
+        )
+    try:
+        return msgspec.json.decode(event.data, type=expected.data)
+    except msgspec.ValidationError as exc:
+        raise from_msgspec("schema_violation", exc, prefix="$.data") from None
+    except msgspec.DecodeError as exc:
+        raise ContractError("invalid_json", str(exc)) from None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def make_event(
+    data: EventData,
+    *,
+    event_id: str,
+    time: str,
+    correlation_id: str | None,
+    traceparent: str | None,
+    subject: str | None = None,
+) -> CloudEvent:
+    """Wrap ``data`` in a CloudEvent of its type (structured mode)."""
+    return CloudEvent(
+        specversion="1.0",
+        id=event_id,
+        source=SOURCE,
+        type=event_type_of(data).name,
+        subject=subject,
+        time=time,
+        datacontenttype="application/json",
+        correlationid=correlation_id,
+        traceparent=traceparent,
+        data=msgspec.Raw(_encoder.encode(data)),
+    )

@@ -1,0 +1,204 @@
+"""Fourthwall Open API: create customization and create product (camelCase on the wire).
+
+Every field of the two seed endpoints is here. Request Structs forbid unknown fields so the
+sandbox catches a client that sends what the API does not define; response Structs tolerate
+them because Fourthwall may add fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+CUSTOMIZATIONS_PATH = "/open-api/v1.0/customizations"
+PRODUCTS_PATH = "/open-api/v1.0/products"
+
+# Fourthwall's public examples spell product types in lower case (`design`, `digital`); the
+# variant that builds a product from an existing customization is `customization`.
+CUSTOMIZATION_PRODUCT_TYPE = "customization"
+DESIGN_PRODUCT_TYPE = "design"
+DIGITAL_PRODUCT_TYPE = "digital"
+
+PlacementStrategy = Literal["AUTO", "FILL_ALL", "FULL_REGION", "PLACEMENT_ID"]
+
+
+class _Request(
+    msgspec.Struct,
+    rename="camel",
+    omit_defaults=True,
+    forbid_unknown_fields=True,
+    frozen=True,
+    kw_only=True,
+):
+    pass
+
+
+class _Response(msgspec.Struct, rename="camel", omit_defaults=True, frozen=True, kw_only=True):
+    pass
+
+
+class ProductDesignRegionV1(_Request, frozen=True):
+    region: str
+    image_id: str
+    placement_id: str | None = None
+    placement_strategy: PlacementStrategy | None = None
+
+
+class CreateCustomizationRequestV1(_Request, frozen=True):
+    product_template_id: str
+    regions: list[ProductDesignRegionV1] | None = None
+    colors: list[str] | None = None
+    sizes: list[str] | None = None
+
+
+class DesignPipelineImageV1(_Response, frozen=True):
+    url: str
+    width: int
+    height: int
+    style: str
+    color: str
+    size: str | None = None
+    region: str | None = None
+
+
+class CreateCustomizationResponseV1(_Response, frozen=True):
+    customization_id: str
+    images: list[DesignPipelineImageV1]
+    pipeline_id: str | None = None
+
+
+class CreateDesignProductRequestV1(
+    _Request, frozen=True, tag_field="type", tag=DESIGN_PRODUCT_TYPE
+):
+    product_template_id: str
+    regions: list[ProductDesignRegionV1]
+    name: str
+    colors: list[str] | None = None
+    sizes: list[str] | None = None
+    description: str | None = None
+    profit_margin: float | None = None
+    publish_on_create: bool | None = None
+
+
+class CreateDigitalProductRequestV1(
+    _Request, frozen=True, tag_field="type", tag=DIGITAL_PRODUCT_TYPE
+):
+    name: str
+    description: str
+    price: float
+    publish_on_create: bool | None = None
+
+
+class CreateCustomizationProductRequestV1(
+    _Request, frozen=True, tag_field="type", tag=CUSTOMIZATION_PRODUCT_TYPE
+):
+    customization_id: str
+    name: str | None = None
+    description: str | None = None
+    profit_margin: float | None = None
+    publish_on_create: bool | None = None
+
+
+CreateProductRequestV1 = (
+    CreateDesignProductRequestV1
+    | CreateDigitalProductRequestV1
+    | CreateCustomizationProductRequestV1
+)
+
+
+class CreateProductResponseV1(_Response, frozen=True):
+    images: list[DesignPipelineImageV1]
+    product_id: str | None = None
+    customization_id: str | None = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Fourthwall's error body: a ``code`` plus code-specific context fields."""
+
+    code: str
+    context: dict[str, Any]
+
+
+def decode_error_body(body: bytes) -> ErrorBody | None:
+    """The documented ``{"code": ..., <context>}`` body, or None when the body is not one."""
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("code"), str):
+        return None
+    code = raw.pop("code")
+    return ErrorBody(code=code, context=raw)
+
+
+def encode_error_body(code: str, **context: Any) -> bytes:
+    return msgspec.json.encode({"code": code, **context})
+
+
+# The error codes each endpoint documents, by HTTP status (seeds 000 and 001).
+CUSTOMIZATION_ERRORS: dict[int, tuple[str, ...]] = {
+    400: (
+        "CUSTOMIZATION_ALREADY_USED_ERROR",
+        "CUSTOMIZATION_FOR_REQUESTABLE_PRODUCT_ERROR",
+        "CUSTOMIZATION_OPTION_DO_NOT_EXISTS",
+        "CUSTOMIZATION_REGIONS_DUPLICATION",
+        "CUSTOMIZATION_TOO_MANY_VARIANTS",
+        "DESIGN_PIPELINE_BACKEND_RENDERING_NOT_SUPPORTED",
+        "DESIGN_PIPELINE_INVALID_REGIONS",
+        "DESIGNER_NOT_SUPPORTED_PRODUCT_ERROR",
+        "MISSING_PRICE_FOR_SIZE_ERROR",
+        "MISSING_VERSION_ERROR",
+        "OFFER_INVALID_STATE_ERROR",
+        "RENDERING_PRODUCT_NOT_SUPPORTED_ERROR",
+        "UNTRUSTED_ASSET_SOURCE_ERROR",
+        "VARIANT_MISSING_SIZE_ERROR",
+    ),
+    404: (
+        "MEDIA_FILE_DO_NOT_EXISTS",
+        "OFFER_BY_CUSTOMIZATION_ID_AND_SHOP_ID_NOT_FOUND",
+        "OFFER_BY_CUSTOMIZATION_ID_NOT_FOUND_ERROR",
+        "OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR",
+        "PRODUCT_CATALOG_PRODUCT_ID_NOT_FOUND",
+        "RENDERING_NOT_SCHEDULED_ERROR",
+        "SHOP_TEAM_MEMBER_SHOP_NOT_FOUND_ERROR",
+    ),
+    406: ("PRICING_CALCULATION_NOT_SUPPORTED",),
+    409: ("SQL_CONSTRAINTS_ERROR",),
+    429: ("OPEN_API_TOO_MANY_REQUESTS",),
+}
+
+PRODUCT_ERRORS: dict[int, tuple[str, ...]] = {
+    400: (
+        "CUSTOMIZATION_ALREADY_USED_ERROR",
+        "CUSTOMIZATION_FOR_REQUESTABLE_PRODUCT_ERROR",
+        "CUSTOMIZATION_OPTION_DO_NOT_EXISTS",
+        "CUSTOMIZATION_REGIONS_DUPLICATION",
+        "CUSTOMIZATION_TOO_MANY_VARIANTS",
+        "DESIGN_PIPELINE_BACKEND_RENDERING_NOT_SUPPORTED",
+        "DESIGN_PIPELINE_INVALID_REGIONS",
+        "DESIGNER_NOT_SUPPORTED_PRODUCT_ERROR",
+        "DIGITAL_ITEMS_NOT_VALID_ERROR",
+        "DIGITAL_ITEMS_SIZE_LIMIT_ERROR",
+        "MISSING_VERSION_ERROR",
+        "OFFER_CREATION_NOT_ALLOWED_ERROR",
+        "RENDERING_PRODUCT_NOT_SUPPORTED_ERROR",
+        "TOTAL_DIGITAL_STORAGE_LIMIT_ERROR",
+        "UNTRUSTED_ASSET_SOURCE_ERROR",
+    ),
+    403: ("SAAS_OPERATION_NOT_ALLOWED_ERROR",),
+    404: (
+        "MEDIA_FILE_DO_NOT_EXISTS",
+        "PRODUCT_CATALOG_PRODUCT_ID_NOT_FOUND",
+        "RENDERING_NOT_SCHEDULED_ERROR",
+    ),
+    406: ("PRICING_CALCULATION_NOT_SUPPORTED",),
+    409: ("OFFER_SLUG_DUPLICATION_ERROR", "SQL_CONSTRAINTS_ERROR"),
+    429: ("OPEN_API_TOO_MANY_REQUESTS",),
+}
+
+TOO_MANY_REQUESTS_BODY = {
+    "code": "OPEN_API_TOO_MANY_REQUESTS",
+    "title": "Too many requests",
+    "status": 429,
+}

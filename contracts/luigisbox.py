@@ -1,0 +1,62 @@
+"""Luigi's Box recommender pin scopes: ``POST /v1/recommender/pin/{TRACKER_ID}/scope``.
+
+snake_case on the wire. Requests are HMAC-signed (see ``service.upstreams.luigisbox_auth``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def scope_path(tracker_id: str) -> str:
+    return f"/v1/recommender/pin/{tracker_id}/scope"
+
+
+TargetType = Literal["item", "criteria", "all"]
+PinType = Literal["item", "criteria"]
+
+
+class PinDefinition(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    position: int
+    pin_type: PinType
+    pin_identity: str | None = None
+    pin_criteria: dict[str, Any] | None = None
+    widget_id: str | None = None
+    is_block_pin: bool | None = None
+    is_bundle_pin: bool | None = None
+    active_from: str | None = None
+    active_to: str | None = None
+
+
+class ScopeRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    model: str
+    target_type: TargetType
+    pin_definitions: list[PinDefinition]
+    target_identity: str | None = None
+    target_criteria: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    target_metadata: dict[str, Any] | None = None
+
+
+class ScopeResponse(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    model: str
+    target_type: str
+    created_at: str
+    target_identity: str | None = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str = ""
+    exception_details: dict[str, list[str]] = {}
+
+
+def decode_error_body(body: bytes) -> ErrorBody | None:
+    try:
+        return msgspec.json.decode(body, type=ErrorBody)
+    except msgspec.MsgspecError:
+        return None

@@ -1,0 +1,1 @@
+"""The Litestar app beside the consumers: health probes now, the operator's admin API later."""

@@ -1,0 +1,1 @@
+"""RabbitMQ: topology, message codec, publisher with confirms, and the generic consume loop."""

@@ -1,0 +1,84 @@
+"""AMQP message ⇄ CloudEvent. Accepts structured and binary mode; emits structured mode."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractMessage
+
+from contracts.cloudevents import (
+    STRUCTURED_CONTENT_TYPE,
+    CloudEvent,
+    binary_attributes,
+    decode_binary,
+    decode_structured,
+    encode_structured,
+)
+from contracts.errors import ContractError
+
+ATTEMPT_HEADER = "x-merch-attempt"
+
+
+def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
+    """The CloudEvent a message carries, or ``ContractError`` saying why there is none."""
+    body = message.body
+    if len(body) > max_bytes:
+        raise ContractError("too_large", f"body is {len(body)} bytes, the limit is {max_bytes}")
+    content_type = (message.content_type or "").split(";")[0].strip().lower()
+    attributes = binary_attributes(message.headers or {})
+    if content_type == STRUCTURED_CONTENT_TYPE:
+        return decode_structured(body)
+    if "specversion" in attributes:
+        return decode_binary(attributes, message.content_type, body)
+    if content_type in ("", "application/json"):
+        # Some producers send the structured envelope without the CloudEvents content type.
+        return decode_structured(body)
+    raise ContractError(
+        "not_a_cloudevent",
+        f"content type {message.content_type!r} is neither {STRUCTURED_CONTENT_TYPE} nor a "
+        "binary-mode event (no cloudEvents_specversion header)",
+    )
+
+
+def attempt_of(message: AbstractMessage) -> int:
+    value = (message.headers or {}).get(ATTEMPT_HEADER, 1)
+    try:
+        return max(1, int(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 1
+
+
+def event_message(event: CloudEvent) -> aio_pika.Message:
+    headers: dict[str, Any] = {}
+    if event.traceparent:
+        headers["traceparent"] = event.traceparent
+    return aio_pika.Message(
+        encode_structured(event),
+        content_type=STRUCTURED_CONTENT_TYPE,
+        message_id=event.id,
+        correlation_id=event.correlationid,
+        type=event.type,
+        headers=headers,
+        timestamp=datetime.now(UTC),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        app_id="merch-pipeline",
+    )
+
+
+def copy_message(message: AbstractMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """The same bytes and properties, with ``headers`` merged in (for retries and dead letters)."""
+    merged = {**(message.headers or {}), **headers}
+    return aio_pika.Message(
+        message.body,
+        headers=merged,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        timestamp=message.timestamp,
+        app_id=message.app_id,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )

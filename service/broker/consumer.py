@@ -1,0 +1,218 @@
+"""The generic consume loop: decode, dispatch, and map each outcome to broker actions.
+
+This is the one place that decides ack / retry / dead-letter. A message is acked only after its
+outgoing events (and any retry or dead-letter copy) are confirmed by the broker; if anything on
+that path fails, the message stays unacked and the broker redelivers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from consumers.outcomes import Done, Outcome, Outgoing, Reject, Retry
+from contracts.cloudevents import CloudEvent
+from contracts.errors import ContractError
+from contracts.events import EventData, decode_data, event_type_of, make_event
+from service.broker.codec import ATTEMPT_HEADER, attempt_of, copy_message, decode_message
+from service.broker.publisher import Publisher
+from service.broker.topology import QueueNames
+
+log = structlog.get_logger("merch_pipeline.consumer")
+
+Handler = Callable[[Any, int], Awaitable[Outcome]]
+Exhausted = Callable[[Any, Retry, int], list[Outgoing]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    delays_s: tuple[float, ...]
+
+    def delay_for(self, attempt: int, retry_after_s: float | None) -> float:
+        """The delay tier after failed attempt ``attempt`` (1-based), at least ``Retry-After``."""
+        delay = self.delays_s[min(attempt - 1, len(self.delays_s) - 1)]
+        if retry_after_s is not None and retry_after_s > delay:
+            longer = [d for d in self.delays_s if d >= retry_after_s]
+            delay = min(longer) if longer else max(self.delays_s)
+        return delay
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _identity(data: EventData) -> dict[str, Any]:
+    return {
+        k: getattr(data, k)
+        for k in ("shop_id", "design_id", "product_id")
+        if getattr(data, k, None) is not None
+    }
+
+
+@dataclass
+class Consumer:
+    names: QueueNames
+    handle: Handler
+    exhausted: Exhausted
+    publisher: Publisher
+    policy: RetryPolicy
+    max_message_bytes: int
+    in_flight: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self.in_flight += 1
+        self.idle.clear()
+        started = time.monotonic()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            queue=self.names.queue, message_id=message.message_id
+        )
+        try:
+            outcome = await self._process(message)
+            log.info(
+                "message.handled",
+                outcome=outcome,
+                duration_ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        except Exception:
+            # Publishing or acking failed (broker gone, confirm refused): leave the message
+            # unacked; the broker redelivers it when the channel is back.
+            log.exception(
+                "message.unsettled", duration_ms=round((time.monotonic() - started) * 1000, 1)
+            )
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.idle.set()
+            structlog.contextvars.clear_contextvars()
+
+    async def _process(self, message: AbstractIncomingMessage) -> str:
+        attempt = attempt_of(message)
+        try:
+            event = decode_message(message, self.max_message_bytes)
+            structlog.contextvars.bind_contextvars(event_id=event.id, type=event.type)
+            data = decode_data(event, self.names.event)
+        except ContractError as exc:
+            log.warning("message.invalid", reason=exc.reason, detail=exc.detail)
+            await self._dead_letter(
+                message, reason=exc.reason, code=exc.reason, detail=exc.detail, attempt=attempt
+            )
+            await message.ack()
+            return "dead-lettered"
+        structlog.contextvars.bind_contextvars(attempt=attempt, **_identity(data))
+        try:
+            outcome = await self.handle(data, attempt)
+        except Exception as exc:  # a bug, not an input: retry with backoff, then dead-letter
+            log.exception("handler.crashed")
+            outcome = Retry(
+                stage="input", code="INTERNAL_ERROR", detail=f"{type(exc).__name__}: {exc}"[:500]
+            )
+        return await self._settle(message, event, data, outcome, attempt)
+
+    async def _settle(
+        self,
+        message: AbstractIncomingMessage,
+        event: CloudEvent,
+        data: EventData,
+        outcome: Outcome,
+        attempt: int,
+    ) -> str:
+        if isinstance(outcome, Done):
+            await self._publish(event, outcome.events)
+            await message.ack()
+            return "done"
+        if isinstance(outcome, Reject):
+            await self._publish(event, outcome.events)
+            await self._dead_letter(
+                message,
+                reason="permanent_failure",
+                code=outcome.code,
+                detail=outcome.detail,
+                attempt=attempt,
+            )
+            await message.ack()
+            log.warning(
+                "message.rejected", stage=outcome.stage, code=outcome.code, detail=outcome.detail
+            )
+            return "rejected"
+        if attempt < self.policy.max_attempts:
+            delay = self.policy.delay_for(attempt, outcome.retry_after_s)
+            headers = self._failure_headers(
+                message, "transient_failure", outcome.code, outcome.detail, attempt
+            )
+            headers[ATTEMPT_HEADER] = attempt + 1
+            await self.publisher.send_to_queue(
+                self.names.retry(delay), copy_message(message, headers)
+            )
+            await message.ack()
+            log.info(
+                "message.retry_scheduled",
+                stage=outcome.stage,
+                code=outcome.code,
+                delay_s=delay,
+                next_attempt=attempt + 1,
+            )
+            return "retry-scheduled"
+        await self._publish(event, self.exhausted(data, outcome, attempt))
+        await self._dead_letter(
+            message,
+            reason="attempts_exhausted",
+            code=outcome.code,
+            detail=outcome.detail,
+            attempt=attempt,
+        )
+        await message.ack()
+        log.warning("message.exhausted", stage=outcome.stage, code=outcome.code, attempts=attempt)
+        return "exhausted"
+
+    async def _publish(self, cause: CloudEvent, events: list[Outgoing]) -> None:
+        for outgoing in events:
+            cloud_event = make_event(
+                outgoing.data,
+                event_id=outgoing.event_id,
+                time=_now(),
+                correlation_id=cause.correlationid or cause.id,
+                traceparent=cause.traceparent,
+                subject=outgoing.subject,
+            )
+            await self.publisher.publish_event(
+                cloud_event, event_type_of(outgoing.data).routing_key
+            )
+
+    def _failure_headers(
+        self, message: AbstractIncomingMessage, reason: str, code: str, detail: str, attempt: int
+    ) -> dict[str, Any]:
+        now = _now()
+        first = (message.headers or {}).get("x-merch-first-failure") or now
+        return {
+            "x-merch-reason": reason,
+            "x-merch-code": code,
+            "x-merch-detail": detail[:1000],
+            "x-merch-attempts": attempt,
+            "x-merch-first-failure": first,
+            "x-merch-last-failure": now,
+            "x-merch-source-queue": self.names.queue,
+            "x-merch-original-routing-key": (message.headers or {}).get(
+                "x-merch-original-routing-key"
+            )
+            or message.routing_key
+            or "",
+        }
+
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, *, reason: str, code: str, detail: str, attempt: int
+    ) -> None:
+        headers = self._failure_headers(message, reason, code, detail, attempt)
+        await self.publisher.send_to_queue(self.names.dead_letter, copy_message(message, headers))

@@ -1,0 +1,94 @@
+"""``merch-pipeline``: run the service, the sandbox, or the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+
+from service.settings import CONSUMERS, SettingsError, load_settings
+
+
+def _consumer_list(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in CONSUMERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown consumer {', '.join(unknown) or '(none)'}; choose from {', '.join(CONSUMERS)}"
+        )
+    return names
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="merch-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the consumers and the HTTP API")
+    run.add_argument(
+        "--consumers",
+        type=_consumer_list,
+        default=CONSUMERS,
+        help=f"comma-separated, default: {','.join(CONSUMERS)}",
+    )
+    sandbox = commands.add_parser("sandbox", help="run the fake Fourthwall + Luigi's Box")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument("--config", help="JSON file with shops, trackers, limits, faults")
+    demo = commands.add_parser("demo", help="run the whole pipeline on sample designs")
+    demo.add_argument("--designs-per-shop", type=int, default=2)
+    demo.add_argument("--shops", type=int, default=4)
+    demo.add_argument("--timeout", type=float, default=120.0)
+    return parser
+
+
+def _install_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _run(consumers: tuple[str, ...]) -> int:
+    from service.logging import configure_logging
+    from service.runtime import Service
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        configure_logging()
+        structlog.get_logger("merch_pipeline").error(
+            "settings.invalid", key=exc.key, error=str(exc)
+        )
+        print(f"merch-pipeline: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    stop = asyncio.Event()
+    _install_stop(stop)
+    await Service(settings, consumers).run(stop)
+    return 0
+
+
+async def _sandbox(host: str, port: int, config_path: str | None) -> int:
+    from service.sandbox.config import load_config
+    from service.sandbox.server import sandbox_server
+
+    server = sandbox_server(load_config(config_path), host, port)
+    print(f"sandbox listening on http://{host}:{port}", file=sys.stderr)
+    await server.serve()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return asyncio.run(_run(args.consumers))
+    if args.command == "sandbox":
+        return asyncio.run(_sandbox(args.host, args.port, args.config))
+    if args.command == "demo":
+        from service.demo import run_demo
+
+        return asyncio.run(
+            run_demo(shops=args.shops, per_shop=args.designs_per_shop, timeout_s=args.timeout)
+        )
+    return 2

@@ -1,0 +1,314 @@
+"""``merch-pipeline demo``: the whole pipeline on sample designs, against the sandbox.
+
+Starts the sandbox and the service in this process, publishes sample designs for a few shops to
+the broker at ``AMQP_URL``, follows the resulting events with a live progress bar and ends with a
+table: design → customization → product → scopes, and the time each took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from contracts.cloudevents import decode_structured
+from contracts.events import DESIGN_APPROVED, EVENT_TYPES, EXCHANGE
+from service.broker.codec import event_message
+from service.logging import configure_logging
+from service.runtime import Service
+from service.samples import design_event, sample_design
+from service.sandbox.config import SandboxConfig, ShopAccount, Tracker
+from service.sandbox.server import free_port, sandbox_server
+from service.secrets import redact_url
+from service.settings import CONSUMERS, load_settings
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+NO_BROKER = """No RabbitMQ answers at {url} and no Docker engine is available to start one.
+Get a broker, then run the demo again:
+  - Debian/Ubuntu:  apt-get install rabbitmq-server && rabbitmq-server -detached
+  - Docker:         docker run -d -p 5672:5672 rabbitmq:3-management
+  - elsewhere:      export AMQP_URL=amqp://user:password@host:5672/vhost"""
+
+
+@dataclass
+class Track:
+    shop_id: str
+    design_id: str
+    published_at: float
+    customization_id: str = ""
+    product_id: str = ""
+    scopes: list[str] = field(default_factory=list)
+    failed: str = ""
+    finished_at: float | None = None
+
+
+async def _broker_answers(url: str) -> bool:
+    try:
+        connection = await asyncio.wait_for(aio_pika.connect(url), 5)
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError):
+        return False
+    await connection.close()
+    return True
+
+
+def _docker_engine() -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    try:
+        return (
+            subprocess.run(  # noqa: S603 - a fixed argv, no shell
+                [docker, "info"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@contextlib.contextmanager
+def _container_broker() -> Any:
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13-management") as container:
+        host = container.get_container_host_ip()
+        port = container.get_exposed_port(5672)
+        yield f"amqp://guest:guest@{host}:{port}/"
+
+
+def _accounts(shops: int) -> tuple[SandboxConfig, dict[str, str], str]:
+    """Sandbox accounts, the service's environment, and its CONFIG_FILE text. The last shop uses
+    the environment's credentials; the others have their own ``[[shops]]`` tables."""
+    sandbox = SandboxConfig(heavy_calls=5, heavy_window_s=60.0)
+    env_token = secrets.token_urlsafe(16)
+    env_key = secrets.token_urlsafe(16)
+    lines = ["[pins]", 'model = "basket"', "position = 1", 'tags = ["merch-pipeline"]', ""]
+    for n in range(1, shops + 1):
+        shop_id = f"demo-shop-{n}"
+        if n == shops:
+            sandbox.shops.append(ShopAccount(shop_id=shop_id, token=env_token))
+            sandbox.trackers.append(Tracker(tracker_id="9999-0000", private_key=env_key))
+            continue
+        password, key = secrets.token_urlsafe(12), secrets.token_urlsafe(16)
+        sandbox.shops.append(ShopAccount(shop_id=shop_id, username=f"api-{n}", password=password))
+        sandbox.trackers.append(Tracker(tracker_id=f"{n:04d}-{n:04d}", private_key=key))
+        lines += [
+            "[[shops]]",
+            f'shop_id = "{shop_id}"',
+            f'fourthwall_username = "api-{n}"',
+            f'fourthwall_password = "{password}"',
+            f'luigisbox_tracker_id = "{n:04d}-{n:04d}"',
+            f'luigisbox_private_key = "{key}"',
+            'item_identity_template = "/products/{product_id}"',
+            "",
+        ]
+    env = {
+        "FOURTHWALL_TOKEN": env_token,
+        "LUIGISBOX_TRACKER_ID": "9999-0000",
+        "LUIGISBOX_PRIVATE_KEY": env_key,
+    }
+    return sandbox, env, "\n".join(lines)
+
+
+async def _presketch(sandbox_url: str, config: SandboxConfig, run_id: str) -> str:
+    """A producer that sketched its own customization: the pipeline then makes one call only."""
+    account = config.shops[0]
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        response = await http.post(
+            "/open-api/v1.0/customizations",
+            json={
+                "productTemplateId": "pro_tee",
+                "colors": ["Navy"],
+                "regions": [{"region": "back", "imageId": f"img_{run_id}_sketch"}],
+            },
+            auth=(account.username or "", account.password or ""),
+        )
+        response.raise_for_status()
+        return str(response.json()["customizationId"])
+
+
+async def run_demo(shops: int = 4, per_shop: int = 2, timeout_s: float = 120.0) -> int:
+    console = Console()
+    url = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
+    with contextlib.ExitStack() as stack:
+        if not await _broker_answers(url):
+            if not _docker_engine():
+                console.print(NO_BROKER.format(url=redact_url(url)), style="red")
+                return 1
+            console.print("No broker at AMQP_URL: starting RabbitMQ with testcontainers…")
+            url = stack.enter_context(_container_broker())
+        return await _demo(console, url, shops, per_shop, timeout_s)
+    return 1  # pragma: no cover - the with-block always returns
+
+
+async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s: float) -> int:
+    run_id = secrets.token_hex(3)
+    workdir = Path(tempfile.mkdtemp(prefix="merch-pipeline-demo-"))
+    sandbox_config, env, config_text = _accounts(shops)
+    (workdir / "config.toml").write_text(config_text)
+    sandbox_port, http_port = free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    settings = load_settings(
+        {
+            **env,
+            "AMQP_URL": url,
+            "FOURTHWALL_API_URL": sandbox_url,
+            "LUIGISBOX_API_URL": sandbox_url,
+            "CONFIG_FILE": str(workdir / "config.toml"),
+            "HTTP_PORT": str(http_port),
+            "HTTP_HOST": "127.0.0.1",
+            "DATABASE_URL": f"sqlite:///{workdir / 'ledger.sqlite3'}",
+            "RETRY_DELAYS_S": "1,2,5",
+            "LOG_FORMAT": "json",
+        }
+    )
+    log_path = workdir / "service.log"
+    log_file = log_path.open("w")
+    configure_logging("json", "info", stream=log_file)
+    console.print(
+        f"[bold]merch-pipeline demo[/] run {run_id}: broker {redact_url(url)}, "
+        f"sandbox {sandbox_url}, admin API http://127.0.0.1:{http_port}"
+    )
+    sandbox = sandbox_server(sandbox_config, "127.0.0.1", sandbox_port)
+    sandbox_task = asyncio.create_task(sandbox.serve())
+    stop = asyncio.Event()
+    service = Service(settings, CONSUMERS)
+    service_task = asyncio.create_task(service.run(stop))
+    connection = await aio_pika.connect_robust(url)
+    try:
+        while not (sandbox.started and service.readiness().ready):
+            if service_task.done():
+                service_task.result()
+            await asyncio.sleep(0.05)
+        sketch = await _presketch(sandbox_url, sandbox_config, run_id)
+        designs = [
+            sample_design(
+                f"demo-shop-{s}", i, run_id, customization_id=sketch if (s, i) == (1, 0) else None
+            )
+            for s in range(1, shops + 1)
+            for i in range(per_shop)
+        ]
+        tracks = {d.design_id: Track(d.shop_id, d.design_id, 0.0) for d in designs}
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        watch = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in ("product.created", "pins.created", "product.failed"):
+            await watch.bind(exchange, key)
+        started = time.monotonic()
+        for design in designs:
+            tracks[design.design_id].published_at = time.monotonic()
+            await exchange.publish(
+                event_message(design_event(design, "urn:merch-pipeline:demo")),
+                routing_key=DESIGN_APPROVED.routing_key,
+            )
+        ok = await _follow(console, watch, tracks, timeout_s)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        await service_task
+        sandbox.should_exit = True
+        await sandbox_task
+        await connection.close()
+        log_file.close()
+    _report(console, tracks, elapsed, log_path)
+    return 0 if ok else 1
+
+
+async def _follow(
+    console: Console, watch: aio_pika.abc.AbstractQueue, tracks: dict[str, Track], timeout_s: float
+) -> bool:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    deadline = time.monotonic() + timeout_s
+    with progress:
+        products = progress.add_task("products created", total=len(tracks))
+        pinned = progress.add_task("designs promoted", total=len(tracks))
+        async with watch.iterator() as messages:
+            while any(t.finished_at is None for t in tracks.values()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    message = await asyncio.wait_for(messages.__anext__(), remaining)
+                except TimeoutError:
+                    return False
+                await message.ack()
+                event = decode_structured(message.body)
+                data = msgspec.json.decode(event.data, type=EVENT_TYPES[event.type].data)
+                track = tracks.get(getattr(data, "design_id", ""))
+                if track is None:
+                    continue
+                if event.type.startswith("merch.product.created"):
+                    track.customization_id = data.customization_id  # type: ignore[union-attr]
+                    track.product_id = data.product_id  # type: ignore[union-attr]
+                    progress.advance(products)
+                elif event.type.startswith("merch.pins.created"):
+                    track.scopes = [s.scope_id[:8] for s in data.scopes]  # type: ignore[union-attr]
+                    track.finished_at = time.monotonic()
+                    progress.advance(pinned)
+                else:
+                    track.failed = f"{data.stage}: {data.code}"  # type: ignore[union-attr]
+                    track.finished_at = time.monotonic()
+                    progress.advance(pinned)
+    return all(not t.failed for t in tracks.values())
+
+
+def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path: Path) -> None:
+    table = Table(title="design → customization → product → pin scopes")
+    for column in ("shop", "design", "customization", "product", "scopes", "seconds"):
+        table.add_column(column, no_wrap=True)
+    for t in tracks.values():
+        took = f"{t.finished_at - t.published_at:.2f}" if t.finished_at else "—"
+        table.add_row(
+            t.shop_id,
+            "#" + t.design_id.rsplit("-", 1)[-1],
+            t.customization_id or "—",
+            t.product_id or t.failed or "—",
+            ", ".join(t.scopes) or "—",
+            took,
+        )
+    console.print(table)
+    done = sum(1 for t in tracks.values() if t.finished_at and not t.failed)
+    rate = done / elapsed if elapsed > 0 else 0.0
+    console.print(
+        f"{done}/{len(tracks)} designs became products with pin scopes in "
+        f"{elapsed:.2f} s ({rate:.2f} designs/s). Service log: {log_path}"
+    )
+    print(
+        json.dumps(
+            {
+                "designs": len(tracks),
+                "completed": done,
+                "seconds": round(elapsed, 3),
+                "designs_per_s": round(rate, 3),
+            }
+        ),
+        file=sys.stderr,
+    )

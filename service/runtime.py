@@ -1,0 +1,143 @@
+"""The running service: broker connection, consumers, the HTTP app, and a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aio_pika
+import structlog
+import uvicorn
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+
+from service.api.app import ConsumerHealth, Readiness, create_app
+from service.bootstrap import BoundConsumer, build_consumers, build_upstreams
+from service.broker.consumer import Consumer, RetryPolicy
+from service.broker.publisher import Publisher, open_publisher
+from service.broker.topology import declare_queues
+from service.secrets import redact_url
+from service.settings import Settings
+
+log = structlog.get_logger("merch_pipeline.runtime")
+
+
+class Attached:
+    def __init__(self, consumer: Consumer, queue: AbstractQueue, tag: str) -> None:
+        self.consumer = consumer
+        self.queue = queue
+        self.tag = tag
+
+
+class Service:
+    def __init__(self, settings: Settings, consumer_names: tuple[str, ...]) -> None:
+        self.settings = settings
+        self.consumer_names = consumer_names
+        self.connection: AbstractRobustConnection | None = None
+        self.attached: list[Attached] = []
+
+    def readiness(self) -> Readiness:
+        connected = bool(
+            self.connection and self.connection.connected.is_set() and not self.connection.is_closed
+        )
+        consumers = [
+            ConsumerHealth(
+                name=a.consumer.names.consumer,
+                attached=connected and not a.queue.channel.is_closed,
+                in_flight=a.consumer.in_flight,
+            )
+            for a in self.attached
+        ]
+        ready = (
+            connected
+            and len(self.attached) == len(self.consumer_names)
+            and all(c.attached for c in consumers)
+        )
+        return Readiness(ready=ready, broker_connected=connected, consumers=consumers)
+
+    async def connect(self, stop: asyncio.Event) -> AbstractRobustConnection | None:
+        url = self.settings.amqp_url.reveal()
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                return await aio_pika.connect_robust(
+                    url,
+                    reconnect_interval=2.0,
+                    client_properties={"connection_name": "merch-pipeline"},
+                )
+            except (OSError, aio_pika.exceptions.AMQPError) as exc:
+                log.error(
+                    "broker.unreachable", url=redact_url(url), error=str(exc), retry_in_s=delay
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 30.0)
+        return None
+
+    async def attach(
+        self, connection: AbstractRobustConnection, publisher: Publisher, bound: BoundConsumer
+    ) -> Attached:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.settings.prefetch)
+        queue = await declare_queues(channel, bound.names, self.settings.retry_delays_s)
+        consumer = Consumer(
+            names=bound.names,
+            handle=bound.handle,
+            exhausted=bound.exhausted,
+            publisher=publisher,
+            policy=RetryPolicy(self.settings.max_attempts, self.settings.retry_delays_s),
+            max_message_bytes=self.settings.max_message_bytes,
+        )
+        tag = await queue.consume(consumer.on_message)
+        log.info("consumer.attached", queue=bound.names.queue, prefetch=self.settings.prefetch)
+        return Attached(consumer, queue, tag)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        upstreams = build_upstreams(self.settings)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.readiness),
+                host=self.settings.http_host,
+                port=self.settings.http_port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
+        )
+        server_task = asyncio.create_task(server.serve(), name="http")
+        try:
+            self.connection = await self.connect(stop)
+            if self.connection is not None:
+                publisher = await open_publisher(self.connection, self.settings.http_timeout_s)
+                for bound in build_consumers(self.settings, upstreams, self.consumer_names):
+                    self.attached.append(await self.attach(self.connection, publisher, bound))
+                log.info(
+                    "service.started",
+                    consumers=list(self.consumer_names),
+                    http_port=self.settings.http_port,
+                )
+                await stop.wait()
+        finally:
+            await self.shutdown()
+            server.should_exit = True
+            await server_task
+            await upstreams.aclose()
+            log.info("service.stopped")
+
+    async def shutdown(self) -> None:
+        """Stop taking messages, let in-flight ones finish within the grace period, close.
+        What has not finished by then is requeued by the broker when the connection closes."""
+        for attached in self.attached:
+            with contextlib.suppress(Exception):
+                await attached.queue.cancel(attached.tag)
+        pending = [a.consumer.idle.wait() for a in self.attached]
+        if pending:
+            try:
+                await asyncio.wait_for(asyncio.gather(*pending), self.settings.shutdown_grace_s)
+            except TimeoutError:
+                log.warning(
+                    "shutdown.grace_exceeded",
+                    in_flight=sum(a.consumer.in_flight for a in self.attached),
+                )
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()

@@ -1,0 +1,149 @@
+"""The sandbox's HTTP surface (Litestar): both upstreams plus ``/_sandbox/*`` for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath, JSONBody
+
+from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
+from service.sandbox.config import Faults, SandboxConfig
+from service.sandbox.fourthwall import Answer, FourthwallSandbox
+from service.sandbox.luigisbox import LuigisBoxSandbox
+
+
+class Sandbox:
+    """Both fakes, the injected faults and the record of every call."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.fourthwall = FourthwallSandbox(config)
+        self.luigisbox = LuigisBoxSandbox(config)
+        self.calls: list[dict[str, Any]] = []
+        self._random = random.Random(config.faults.seed)
+
+    def record(self, api: str, endpoint: str, account: str | None, answer: Answer) -> Answer:
+        status, body, _ = answer
+        self.calls.append(
+            {
+                "seq": len(self.calls) + 1,
+                "at": time.time(),
+                "api": api,
+                "endpoint": endpoint,
+                "account": account,
+                "status": status,
+                "code": body.get("code"),
+            }
+        )
+        return answer
+
+    async def trouble(self) -> Answer | None:
+        faults = self.config.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        roll = self._random.random()
+        if roll < faults.error_rate_5xx:
+            return 503, {"code": "SERVICE_UNAVAILABLE"}, {}
+        if roll < faults.error_rate_5xx + faults.rate_429:
+            return (
+                429,
+                {"code": "OPEN_API_TOO_MANY_REQUESTS", "title": "Too many requests", "status": 429},
+                {"Retry-After": "1"},
+            )
+        return None
+
+    def records(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "customizations": self.fourthwall.customizations,
+            "products": self.fourthwall.products,
+            "scopes": self.luigisbox.scopes,
+        }
+
+
+def _respond(answer: Answer) -> Response[bytes]:
+    status, body, headers = answer
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoint: str) -> Answer:
+    shop_id = sandbox.fourthwall.authenticate(request.headers.get("authorization"))
+    if shop_id is None:
+        return sandbox.record(
+            "fourthwall",
+            endpoint,
+            None,
+            (401, {"code": "UNAUTHORIZED", "title": "Unauthorized"}, {}),
+        )
+    injected = await sandbox.trouble()
+    if injected is not None:
+        return sandbox.record("fourthwall", endpoint, shop_id, injected)
+    limited = sandbox.fourthwall.rate_limit(shop_id, time.monotonic())
+    if limited is not None:
+        return sandbox.record("fourthwall", endpoint, shop_id, limited)
+    body = await request.body()
+    handler = (
+        sandbox.fourthwall.create_customization
+        if endpoint == CUSTOMIZATIONS_PATH
+        else sandbox.fourthwall.create_product
+    )
+    return sandbox.record("fourthwall", endpoint, shop_id, handler(shop_id, body))
+
+
+def create_sandbox_app(config: SandboxConfig) -> Litestar:
+    sandbox = Sandbox(config)
+
+    @post(CUSTOMIZATIONS_PATH, status_code=201)
+    async def customizations(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _fourthwall(sandbox, request, CUSTOMIZATIONS_PATH))
+
+    @post(PRODUCTS_PATH, status_code=201)
+    async def products(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _fourthwall(sandbox, request, PRODUCTS_PATH))
+
+    @post("/v1/recommender/pin/{tracker_id:str}/scope", status_code=201)
+    async def scope(request: Request[Any, Any, Any], tracker_id: FromPath[str]) -> Response[bytes]:
+        endpoint = "/v1/recommender/pin/{tracker}/scope"
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        denied = sandbox.luigisbox.check_auth(tracker_id, headers, datetime.now(UTC))
+        if denied is not None:
+            return _respond(sandbox.record("luigisbox", endpoint, tracker_id, denied))
+        injected = await sandbox.trouble()
+        if injected is not None:
+            status, _, extra = injected
+            answer: Answer = (status, {"reason": "Injected failure"}, extra)
+            return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
+        answer = sandbox.luigisbox.create_scope(tracker_id, await request.body())
+        return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
+
+    @get("/_sandbox/records")
+    async def records() -> Response[bytes]:
+        return Response(msgspec.json.encode(sandbox.records()), media_type="application/json")
+
+    @post("/_sandbox/faults", status_code=200)
+    async def faults(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        sandbox.config.faults = msgspec.convert(data, Faults)
+        sandbox._random = random.Random(sandbox.config.faults.seed)
+        return msgspec.to_builtins(sandbox.config.faults)  # type: ignore[no-any-return]
+
+    @get("/_sandbox/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar(
+        route_handlers=[customizations, products, scope, records, faults, health],
+        openapi_config=None,
+        logging_config=None,
+        state={"sandbox": sandbox},
+    )

@@ -1,0 +1,71 @@
+"""The sandbox's configuration: accounts, catalogue, limits and faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+
+class Template(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    regions: list[str]
+    colors: list[str]
+    sizes: list[str] = []
+
+
+DEFAULT_TEMPLATES = {
+    "pro_tee": Template(
+        name="Classic Tee",
+        regions=["front", "back"],
+        colors=["Black", "White", "Navy"],
+        sizes=["S", "M", "L", "XL"],
+    ),
+    "pro_hoodie": Template(
+        name="Heavy Hoodie",
+        regions=["front", "back", "sleeve_left"],
+        colors=["Black", "Grey"],
+        sizes=["S", "M", "L", "XL", "XXL"],
+    ),
+    "pro_mug": Template(name="Ceramic Mug", regions=["wrap"], colors=["White"]),
+}
+
+
+class ShopAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    shop_id: str
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+
+class Tracker(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tracker_id: str
+    private_key: str
+
+
+class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Injected trouble. ``error_rate_5xx`` and ``rate_429`` are fractions of calls."""
+
+    latency_ms: float = 0.0
+    error_rate_5xx: float = 0.0
+    rate_429: float = 0.0
+    seed: int | None = None
+
+
+class SandboxConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    shops: list[ShopAccount] = []
+    trackers: list[Tracker] = []
+    templates: dict[str, Template] = msgspec.field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+    heavy_calls: int = 5
+    heavy_window_s: float = 60.0
+    calls: int = 100
+    window_s: float = 10.0
+    send_retry_after: bool = True
+    date_skew_s: float = 300.0
+    faults: Faults = msgspec.field(default_factory=Faults)
+
+
+def load_config(path: str | None) -> SandboxConfig:
+    if path is None:
+        return SandboxConfig()
+    return msgspec.json.decode(Path(path).read_bytes(), type=SandboxConfig)

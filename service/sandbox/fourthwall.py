@@ -1,0 +1,243 @@
+"""Sandbox Fourthwall: customizations and products, with the documented errors and limits."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections import deque
+from typing import Any
+
+import msgspec
+
+from contracts import fourthwall as fw
+from service.sandbox.config import SandboxConfig, Template
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(16)}"
+
+
+def error(status: int, code: str, **context: Any) -> Answer:
+    return status, {"code": code, **context}, {}
+
+
+class Limiter:
+    """Sliding windows per shop, as strict as the documented limits read: no interval of
+    ``window`` seconds holds more than ``limit`` accepted calls."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._calls: dict[str, deque[float]] = {}
+
+    def admit(self, shop_id: str, now: float) -> float | None:
+        """Record a call and return None, or return the seconds until a slot frees."""
+        calls = self._calls.setdefault(shop_id, deque())
+        while calls and calls[0] <= now - self.window_s:
+            calls.popleft()
+        if len(calls) >= self.limit:
+            return calls[0] + self.window_s - now
+        calls.append(now)
+        return None
+
+
+class FourthwallSandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.heavy = Limiter(config.heavy_calls, config.heavy_window_s)
+        self.general = Limiter(config.calls, config.window_s)
+        self.customizations: dict[str, dict[str, Any]] = {}
+        self.products: dict[str, dict[str, Any]] = {}
+
+    def authenticate(self, header: str | None) -> str | None:
+        """The shop the ``Authorization`` header belongs to, or None."""
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        for shop in self.config.shops:
+            if scheme == "Bearer" and shop.token and secrets.compare_digest(value, shop.token):
+                return shop.shop_id
+            if scheme == "Basic" and shop.username and shop.password:
+                expected = base64.b64encode(f"{shop.username}:{shop.password}".encode()).decode()
+                if secrets.compare_digest(value, expected):
+                    return shop.shop_id
+        return None
+
+    def rate_limit(self, shop_id: str, now: float) -> Answer | None:
+        wait = self.general.admit(shop_id, now)
+        if wait is None:
+            wait = self.heavy.admit(shop_id, now)
+        if wait is None:
+            return None
+        headers = (
+            {"Retry-After": str(max(1, round(wait + 0.5)))} if self.config.send_retry_after else {}
+        )
+        return 429, dict(fw.TOO_MANY_REQUESTS_BODY), headers
+
+    def _template(self, template_id: str) -> Template | Answer:
+        template = self.config.templates.get(template_id)
+        if template is None:
+            return error(404, "PRODUCT_CATALOG_PRODUCT_ID_NOT_FOUND", id=template_id)
+        return template
+
+    def _render(
+        self,
+        template: Template,
+        regions: list[fw.ProductDesignRegionV1],
+        colors: list[str] | None,
+        sizes: list[str] | None,
+        owner: str,
+        template_id: str,
+    ) -> list[dict[str, Any]] | Answer:
+        names = [r.region for r in regions]
+        if len(names) != len(set(names)):
+            return error(400, "CUSTOMIZATION_REGIONS_DUPLICATION", regions=names)
+        invalid = sorted(set(names) - set(template.regions))
+        placement = [
+            r.region
+            for r in regions
+            if r.placement_strategy == "PLACEMENT_ID" and not r.placement_id
+        ]
+        if invalid or placement:
+            return error(
+                400,
+                "DESIGN_PIPELINE_INVALID_REGIONS",
+                invalidRegions=invalid or placement,
+                validRegions=template.regions,
+            )
+        for region in regions:
+            if region.image_id.startswith("img_missing") or not region.image_id.startswith("img_"):
+                return error(
+                    404, "MEDIA_FILE_DO_NOT_EXISTS", uri=f"media://images/{region.image_id}"
+                )
+        chosen_colors = [c for c in (colors or template.colors) if c in template.colors]
+        if not chosen_colors:
+            return error(
+                400,
+                "CUSTOMIZATION_OPTION_DO_NOT_EXISTS",
+                type="color",
+                name=",".join(colors or []),
+                productId=template_id,
+            )
+        if sizes is not None and template.sizes and not [s for s in sizes if s in template.sizes]:
+            return error(
+                400,
+                "CUSTOMIZATION_OPTION_DO_NOT_EXISTS",
+                type="size",
+                name=",".join(sizes),
+                productId=template_id,
+            )
+        return [
+            {
+                "url": f"https://cdn.sandbox.invalid/{owner}/{r.region}/{color}.png",
+                "width": 1200,
+                "height": 1200,
+                "style": "mockup",
+                "color": color,
+                "region": r.region,
+            }
+            for r in regions
+            for color in chosen_colors
+        ]
+
+    def create_customization(self, shop_id: str, body: bytes) -> Answer:
+        try:
+            request = msgspec.json.decode(body, type=fw.CreateCustomizationRequestV1)
+        except msgspec.MsgspecError as exc:
+            return error(400, "INVALID_REQUEST_BODY", detail=str(exc))
+        template = self._template(request.product_template_id)
+        if isinstance(template, tuple):
+            return template
+        customization_id = _id("cst")
+        regions = request.regions or []
+        images = self._render(
+            template,
+            regions,
+            request.colors,
+            request.sizes,
+            customization_id,
+            request.product_template_id,
+        )
+        if isinstance(images, tuple):
+            return images
+        self.customizations[customization_id] = {
+            "shop_id": shop_id,
+            "template_id": request.product_template_id,
+            "regions": len(regions),
+            "images": images,
+            "product_id": None,
+        }
+        pipeline_id = _id("dpl") if regions else None
+        return (
+            201,
+            {"customizationId": customization_id, "pipelineId": pipeline_id, "images": images},
+            {},
+        )
+
+    def create_product(self, shop_id: str, body: bytes) -> Answer:
+        try:
+            request = msgspec.json.decode(body, type=fw.CreateProductRequestV1)
+        except msgspec.MsgspecError as exc:
+            return error(400, "INVALID_REQUEST_BODY", detail=str(exc))
+        if isinstance(request, fw.CreateDigitalProductRequestV1):
+            product_id = _id("prd")
+            self.products[product_id] = {
+                "shop_id": shop_id,
+                "type": "digital",
+                "name": request.name,
+                "customization_id": None,
+            }
+            return 201, {"productId": product_id, "images": []}, {}
+        if isinstance(request, fw.CreateDesignProductRequestV1):
+            template = self._template(request.product_template_id)
+            if isinstance(template, tuple):
+                return template
+            product_id = _id("prd")
+            images = self._render(
+                template,
+                request.regions,
+                request.colors,
+                request.sizes,
+                product_id,
+                request.product_template_id,
+            )
+            if isinstance(images, tuple):
+                return images
+            self.products[product_id] = {
+                "shop_id": shop_id,
+                "type": "design",
+                "name": request.name,
+                "customization_id": None,
+            }
+            return 201, {"productId": product_id, "images": images}, {}
+        sketch = self.customizations.get(request.customization_id)
+        if sketch is None or sketch["shop_id"] != shop_id:
+            return error(400, "MISSING_VERSION_ERROR", customizationId=request.customization_id)
+        if sketch["product_id"] is not None:
+            return error(
+                400, "CUSTOMIZATION_ALREADY_USED_ERROR", customizationId=request.customization_id
+            )
+        if not sketch["regions"]:
+            return error(
+                404, "RENDERING_NOT_SCHEDULED_ERROR", customizationId=request.customization_id
+            )
+        product_id = _id("prd")
+        sketch["product_id"] = product_id
+        name = request.name or self.config.templates[sketch["template_id"]].name
+        self.products[product_id] = {
+            "shop_id": shop_id,
+            "type": "customization",
+            "name": name,
+            "customization_id": request.customization_id,
+        }
+        return (
+            201,
+            {
+                "productId": product_id,
+                "customizationId": request.customization_id,
+                "images": sketch["images"],
+            },
+            {},
+        )

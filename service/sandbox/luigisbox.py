@@ -1,0 +1,125 @@
+"""Sandbox Luigi's Box: pin scopes behind the documented HMAC scheme."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import msgspec
+
+from contracts.luigisbox import CONTENT_TYPE, scope_path
+from service.sandbox.config import SandboxConfig
+from service.upstreams.luigisbox_auth import parse_authorization, signature
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+_TARGET_TYPES = ("item", "criteria", "all")
+_PIN_TYPES = ("item", "criteria")
+
+
+def _fail(status: int, reason: str, details: dict[str, list[str]] | None = None) -> Answer:
+    body: dict[str, Any] = {"reason": reason}
+    if details:
+        body["exception_details"] = details
+    return status, body, {}
+
+
+class LuigisBoxSandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.keys = {t.tracker_id: t.private_key for t in config.trackers}
+        self.scopes: list[dict[str, Any]] = []
+
+    def check_auth(self, tracker_id: str, headers: dict[str, str], now: datetime) -> Answer | None:
+        if tracker_id not in self.keys:
+            return _fail(404, "Tracker not found")
+        content_type = headers.get("content-type", "")
+        date = headers.get("date", "")
+        parsed = parse_authorization(headers.get("authorization", ""))
+        if parsed is None or parsed[0] != tracker_id or not date:
+            return _fail(401, "Missing or invalid authentication")
+        try:
+            sent = parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return _fail(401, "Missing or invalid authentication")
+        if sent.tzinfo is None or abs((now - sent).total_seconds()) > self.config.date_skew_s:
+            return _fail(401, "Missing or invalid authentication")
+        expected = signature(
+            self.keys[tracker_id], "POST", content_type, date, scope_path(tracker_id)
+        )
+        if not hmac.compare_digest(expected, parsed[1]):
+            return _fail(401, "Missing or invalid authentication")
+        if content_type != CONTENT_TYPE:
+            return _fail(
+                400, "Invalid configuration provided", {"content_type": [f"Must be {CONTENT_TYPE}"]}
+            )
+        return None
+
+    def create_scope(self, tracker_id: str, body: bytes) -> Answer:
+        try:
+            raw = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return _fail(400, "Invalid configuration provided", {"body": ["Must be JSON"]})
+        if not isinstance(raw, dict):
+            return _fail(400, "Invalid configuration provided", {"body": ["Must be an object"]})
+        config_errors: dict[str, list[str]] = {}
+        if not isinstance(raw.get("model"), str) or not raw["model"]:
+            config_errors["model"] = ["Missing required field: model"]
+        target_type = raw.get("target_type")
+        if target_type not in _TARGET_TYPES:
+            config_errors["target_type"] = ["Must be one of: item, criteria, all"]
+        if target_type == "item" and not isinstance(raw.get("target_identity"), str):
+            config_errors["target_identity"] = ["Required when target_type is item"]
+        if target_type == "criteria" and not isinstance(raw.get("target_criteria"), dict):
+            config_errors["target_criteria"] = ["Required when target_type is criteria"]
+        if "tags" in raw and not (
+            isinstance(raw["tags"], list) and all(isinstance(t, str) for t in raw["tags"])
+        ):
+            config_errors["tags"] = ["Must be a list of strings"]
+        if config_errors:
+            return _fail(400, "Invalid configuration provided", config_errors)
+        pin_errors = self._pin_errors(raw.get("pin_definitions"))
+        if pin_errors:
+            return _fail(422, "Invalid pin definition provided", {"pin_definitions": pin_errors})
+        scope = {
+            "id": str(uuid.uuid4()),
+            "model": raw["model"],
+            "target_type": target_type,
+            "target_identity": raw.get("target_identity"),
+            "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
+        return 201, scope, {}
+
+    @staticmethod
+    def _pin_errors(pins: Any) -> list[str]:
+        if not isinstance(pins, list):
+            return ["Missing required field: pin_definitions"]
+        found: list[str] = []
+        for index, pin in enumerate(pins):
+            if not isinstance(pin, dict):
+                found.append(f"[{index}] must be an object")
+                continue
+            if not isinstance(pin.get("position"), int) or isinstance(pin.get("position"), bool):
+                found.append(f"[{index}] Missing required field: position")
+            if pin.get("pin_type") not in _PIN_TYPES:
+                found.append(f"[{index}] pin_type must be one of: item, criteria")
+            elif pin["pin_type"] == "item" and not isinstance(pin.get("pin_identity"), str):
+                found.append(f"[{index}] pin_identity is required when pin_type is item")
+            for key in ("active_from", "active_to"):
+                if key in pin and not _is_datetime(pin[key]):
+                    found.append(f"[{index}] {key} must be an ISO 8601 date-time")
+        return found
+
+
+def _is_datetime(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True

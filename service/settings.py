@@ -1,0 +1,175 @@
+"""Configuration: environment variables and an optional TOML file, decoded once at start-up.
+
+A missing or bad value stops start-up with a ``SettingsError`` naming the key. Secrets are
+``Secret`` values that never print themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from consumers.pin_rules import PinRules
+from service.secrets import Secret, dec_hook
+
+CONSUMERS = ("design-approved", "product-created")
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+Url = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*://")]
+
+
+class SettingsError(ValueError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"configuration {key}: {problem}")
+        self.key = key
+
+
+class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A ``[[shops]]`` table of CONFIG_FILE: one shop's credentials and overrides."""
+
+    shop_id: Annotated[str, msgspec.Meta(min_length=1)]
+    fourthwall_username: str | None = None
+    fourthwall_password: Secret | None = None
+    fourthwall_token: Secret | None = None
+    luigisbox_tracker_id: str | None = None
+    luigisbox_private_key: Secret | None = None
+    item_identity_template: str | None = None
+
+    def __post_init__(self) -> None:
+        basic = self.fourthwall_username is not None or self.fourthwall_password is not None
+        if basic and (self.fourthwall_username is None or self.fourthwall_password is None):
+            raise ValueError("fourthwall_username and fourthwall_password go together")
+        if (self.luigisbox_tracker_id is None) != (self.luigisbox_private_key is None):
+            raise ValueError("luigisbox_tracker_id and luigisbox_private_key go together")
+
+
+class FileConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    shops: list[ShopConfig] = []
+    pins: PinRules = PinRules()
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    amqp_url: Secret = Secret("amqp://guest:guest@localhost:5672/")
+    database_url: str = "sqlite:///merch-pipeline.sqlite3"
+    fourthwall_api_url: Url = "https://api.fourthwall.com"
+    fourthwall_username: str | None = None
+    fourthwall_password: Secret | None = None
+    fourthwall_token: Secret | None = None
+    luigisbox_api_url: Url = "https://live.luigisbox.com"
+    luigisbox_tracker_id: str | None = None
+    luigisbox_private_key: Secret | None = None
+    admin_token: Secret | None = None
+    http_host: str = "0.0.0.0"
+    http_port: Port = 8080
+    log_format: Literal["json", "console", "auto"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    config_file: str | None = None
+    prefetch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
+    max_attempts: PositiveInt = 5
+    retry_delays_s: tuple[PositiveFloat, ...] = (5.0, 30.0, 120.0, 600.0)
+    http_timeout_s: PositiveFloat = 30.0
+    shutdown_grace_s: PositiveFloat = 20.0
+    max_message_bytes: PositiveInt = 256 * 1024
+    shops: tuple[ShopConfig, ...] = ()
+    pins: PinRules = PinRules()
+
+    def shop(self, shop_id: str) -> ShopConfig | None:
+        return next((s for s in self.shops if s.shop_id == shop_id), None)
+
+
+_ENV_KEYS = [f for f in Settings.__struct_fields__ if f not in ("shops", "pins")]
+_PIN_ENV = {
+    "PIN_MODEL": "model",
+    "PIN_POSITION": "position",
+    "PIN_TAGS": "tags",
+    "PIN_WINDOW_DAYS": "all_window_days",
+    "ITEM_IDENTITY_TEMPLATE": "item_identity_template",
+}
+_LIST_KEYS = {"retry_delays_s", "tags"}
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _key_of(message: str, default: str) -> str:
+    match = re.search(r"`\$\.([a-z_]+)", message)
+    return match.group(1).upper() if match else default
+
+
+def _load_file(path: str) -> FileConfig:
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError("CONFIG_FILE", f"file {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError("CONFIG_FILE", f"{path!r} is not valid TOML: {exc}") from None
+    try:
+        config = msgspec.convert(raw, FileConfig, dec_hook=dec_hook)
+    except msgspec.ValidationError as exc:
+        raise SettingsError("CONFIG_FILE", f"{path}: {exc}") from None
+    seen = [s.shop_id for s in config.shops]
+    if len(seen) != len(set(seen)):
+        raise SettingsError("CONFIG_FILE", f"{path}: a shop_id appears more than once")
+    return config
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Decode the settings from ``environ`` (default ``os.environ``) and CONFIG_FILE."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for key in _ENV_KEYS:
+        value = env.get(key.upper())
+        if value is None or value == "":
+            continue
+        raw[key] = _split(value) if key in _LIST_KEYS else value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False, dec_hook=dec_hook)
+    except msgspec.ValidationError as exc:
+        key = _key_of(str(exc), "settings")
+        raise SettingsError(key, str(exc).split(" - at ")[0]) from None
+
+    file = _load_file(settings.config_file) if settings.config_file else FileConfig()
+    pins_raw: dict[str, Any] = msgspec.to_builtins(file.pins)
+    for env_key, field in _PIN_ENV.items():
+        value = env.get(env_key)
+        if value:
+            pins_raw[field] = _split(value) if field in _LIST_KEYS else value
+    try:
+        pins = msgspec.convert(pins_raw, PinRules, strict=False)
+    except msgspec.ValidationError as exc:
+        field = _key_of(str(exc), "pins")
+        env_key = next((k for k, f in _PIN_ENV.items() if f.upper() == field), field)
+        raise SettingsError(env_key, str(exc).split(" - at ")[0]) from None
+    settings = msgspec.structs.replace(settings, shops=tuple(file.shops), pins=pins)
+    _check_consistency(settings)
+    return settings
+
+
+def _check_consistency(settings: Settings) -> None:
+    if (settings.fourthwall_username is None) != (settings.fourthwall_password is None):
+        raise SettingsError(
+            "FOURTHWALL_PASSWORD" if settings.fourthwall_username else "FOURTHWALL_USERNAME",
+            "FOURTHWALL_USERNAME and FOURTHWALL_PASSWORD must be set together",
+        )
+    if (settings.luigisbox_tracker_id is None) != (settings.luigisbox_private_key is None):
+        raise SettingsError(
+            "LUIGISBOX_PRIVATE_KEY" if settings.luigisbox_tracker_id else "LUIGISBOX_TRACKER_ID",
+            "LUIGISBOX_TRACKER_ID and LUIGISBOX_PRIVATE_KEY must be set together",
+        )
+    if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise SettingsError("DATABASE_URL", "must start with sqlite:/// or postgresql://")
+    try:
+        settings.pins.item_identity_template.format(
+            product_id="p", shop_id="s", design_id="d", customization_id="c"
+        )
+    except (KeyError, IndexError, ValueError) as exc:
+        raise SettingsError("ITEM_IDENTITY_TEMPLATE", f"unknown placeholder {exc}") from None

@@ -1,0 +1,93 @@
+"""Fourthwall Open API client: create customization, create product from it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+import msgspec
+
+from consumers.ports import MissingCredentials, UpstreamError
+from contracts.fourthwall import (
+    CUSTOMIZATIONS_PATH,
+    PRODUCTS_PATH,
+    CreateCustomizationProductRequestV1,
+    CreateCustomizationRequestV1,
+    CreateCustomizationResponseV1,
+    CreateProductResponseV1,
+    decode_error_body,
+)
+from service.upstreams.credentials import FourthwallAuth
+from service.upstreams.http import CallObserver, decode_success, retry_after_s, send
+from service.upstreams.taxonomy import classify_fourthwall
+
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+
+
+def error_from_response(response: httpx.Response) -> UpstreamError:
+    body = decode_error_body(response.content)
+    status = response.status_code
+    code = body.code if body else f"HTTP_{status}"
+    detail = (
+        msgspec.json.encode(body.context).decode()
+        if body and body.context
+        else (response.reason_phrase or f"HTTP {status}")
+    )
+    return UpstreamError(
+        api="fourthwall",
+        status=status,
+        code=code,
+        detail=detail[:500],
+        retryable=classify_fourthwall(status, body.code if body else None) == "transient",
+        retry_after_s=retry_after_s(response),
+    )
+
+
+class FourthwallClient:
+    """Implements ``consumers.ports.Fourthwall`` over one pooled httpx client."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        auth_for: Callable[[str], FourthwallAuth | None],
+        observe: CallObserver | None = None,
+    ) -> None:
+        self._http = http
+        self._auth_for = auth_for
+        self._observe = observe
+
+    async def create_customization(
+        self, shop_id: str, request: CreateCustomizationRequestV1
+    ) -> CreateCustomizationResponseV1:
+        return await self._post(
+            shop_id, CUSTOMIZATIONS_PATH, _encoder.encode(request), CreateCustomizationResponseV1
+        )
+
+    async def create_product(
+        self, shop_id: str, request: CreateCustomizationProductRequestV1
+    ) -> CreateProductResponseV1:
+        return await self._post(
+            shop_id, PRODUCTS_PATH, _encoder.encode(request), CreateProductResponseV1
+        )
+
+    async def _post(self, shop_id: str, path: str, body: bytes, kind: type[T]) -> T:
+        auth = self._auth_for(shop_id)
+        if auth is None:
+            raise MissingCredentials("fourthwall", shop_id)
+        headers = {"Authorization": auth.header(), "Content-Type": "application/json"}
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            response = await send(
+                "fourthwall", lambda: self._http.post(path, content=body, headers=headers)
+            )
+            status = response.status_code
+        finally:
+            if self._observe:
+                self._observe("fourthwall", path, status, time.monotonic() - started)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return decode_success("fourthwall", response, kind)

@@ -1,0 +1,90 @@
+"""Luigi's Box client: create a recommender pin scope, HMAC-signed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import msgspec
+
+from consumers.ports import MissingCredentials, UpstreamError
+from contracts.luigisbox import (
+    CONTENT_TYPE,
+    ScopeRequest,
+    ScopeResponse,
+    decode_error_body,
+    scope_path,
+)
+from service.upstreams import luigisbox_auth
+from service.upstreams.credentials import LuigisBoxAccount
+from service.upstreams.http import CallObserver, decode_success, retry_after_s, send
+from service.upstreams.taxonomy import classify_luigisbox
+
+_encoder = msgspec.json.Encoder()
+
+
+def error_from_response(response: httpx.Response) -> UpstreamError:
+    body = decode_error_body(response.content)
+    status = response.status_code
+    detail = body.reason if body and body.reason else (response.reason_phrase or f"HTTP {status}")
+    if body and body.exception_details:
+        detail = f"{detail}: {msgspec.json.encode(body.exception_details).decode()}"
+    return UpstreamError(
+        api="luigisbox",
+        status=status,
+        code=f"LUIGISBOX_HTTP_{status}",
+        detail=detail[:500],
+        retryable=classify_luigisbox(status) == "transient",
+        retry_after_s=retry_after_s(response),
+    )
+
+
+class LuigisBoxClient:
+    """Implements ``consumers.ports.LuigisBox``. Signs every request with a fresh Date."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        account_for: Callable[[str], LuigisBoxAccount | None],
+        observe: CallObserver | None = None,
+        date: Callable[[], str] = luigisbox_auth.now_http_date,
+    ) -> None:
+        self._http = http
+        self._account_for = account_for
+        self._observe = observe
+        self._date = date
+
+    async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse:
+        account = self._account_for(shop_id)
+        if account is None:
+            raise MissingCredentials("luigisbox", shop_id)
+        path = scope_path(account.tracker_id)
+        date = self._date()
+        sig = luigisbox_auth.signature(
+            account.private_key.reveal(), "POST", CONTENT_TYPE, date, path
+        )
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            "Date": date,
+            "Authorization": luigisbox_auth.authorization(account.tracker_id, sig),
+        }
+        body = _encoder.encode(request)
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            response = await send(
+                "luigisbox", lambda: self._http.post(path, content=body, headers=headers)
+            )
+            status = response.status_code
+        finally:
+            if self._observe:
+                self._observe(
+                    "luigisbox",
+                    "/v1/recommender/pin/{tracker}/scope",
+                    status,
+                    time.monotonic() - started,
+                )
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return decode_success("luigisbox", response, ScopeResponse)

@@ -1,0 +1,120 @@
+"""Upstream failures: permanent ones fail the design at once, transient ones are retried through
+the broker's delay queues and either recover or end as product.failed after the last attempt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contracts.events import DesignRegion, ProductFailedV1
+from service.broker.codec import event_message
+from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE
+from service.samples import design_event, sample_design
+from service.settings import Settings, load_settings
+from tests.support import (
+    SandboxHandle,
+    eventually,
+    publish,
+    queue_messages,
+    running_service,
+    watching,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_permanent_fourthwall_error_fails_the_design_once(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    design = sample_design("shop-1", 0, "perm")
+    broken = type(design)(
+        **{
+            **{f: getattr(design, f) for f in design.__struct_fields__},
+            "regions": [DesignRegion(region="front", image_id="img_missing_1")],
+        }
+    )
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(broken)))
+        failed = (await watcher.wait_for("product.failed", 1))[0].data
+        parked = await eventually(
+            lambda: queue_messages(amqp_url, DESIGN_APPROVED_QUEUE.dead_letter)
+        )
+    assert isinstance(failed, ProductFailedV1)
+    assert (failed.stage, failed.code, failed.retryable) == (
+        "customization",
+        "MEDIA_FILE_DO_NOT_EXISTS",
+        False,
+    )
+    assert parked[0].headers["x-merch-code"] == "MEDIA_FILE_DO_NOT_EXISTS"
+    calls = (await sandbox.records())["calls"]
+    assert len(calls) == 1  # no retry of a permanent error
+
+
+async def test_transient_errors_are_retried_until_the_upstream_recovers(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    await sandbox.set_faults(error_rate_5xx=1.0)
+    design = sample_design("shop-2", 0, "flaky")
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(design)))
+
+        async def saw_a_503() -> bool:
+            return any(c["status"] == 503 for c in (await sandbox.records())["calls"])
+
+        await eventually(saw_a_503, what="a 503 from the sandbox")
+        await sandbox.set_faults(error_rate_5xx=0.0)
+        await watcher.wait_for("pins.created", 1)
+    records = await sandbox.records()
+    assert len(records["products"]) == 1
+    assert not watcher.of_type("product.failed")
+
+
+async def test_attempts_are_bounded_then_product_failed_is_retryable(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    await sandbox.set_faults(error_rate_5xx=1.0)
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(sample_design("shop-1", 1, "down"))))
+        failed = (await watcher.wait_for("product.failed", 1))[0].data
+        parked = await eventually(
+            lambda: queue_messages(amqp_url, DESIGN_APPROVED_QUEUE.dead_letter)
+        )
+    assert isinstance(failed, ProductFailedV1)
+    assert (failed.retryable, failed.attempts, failed.code) == (True, 3, "SERVICE_UNAVAILABLE")
+    assert parked[0].headers["x-merch-reason"] == "attempts_exhausted"
+    assert parked[0].headers["x-merch-attempts"] == 3
+    assert len((await sandbox.records())["calls"]) == 3
+
+
+async def test_shop_without_credentials_is_a_clear_per_message_error(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(sample_design("unknown-shop", 0, "nc"))))
+        failed = (await watcher.wait_for("product.failed", 1))[0].data
+        # the service keeps serving other shops
+        await publish(amqp_url, event_message(design_event(sample_design("shop-1", 0, "ok"))))
+        await watcher.wait_for("pins.created", 1)
+    assert failed.code == "MISSING_CREDENTIALS"  # type: ignore[union-attr]
+    assert "unknown-shop" in failed.detail  # type: ignore[union-attr]
+
+
+async def test_wrong_luigisbox_key_fails_at_the_pins_stage(
+    service_env: dict[str, str], sandbox: SandboxHandle, amqp_url: str, tmp_path: Path
+) -> None:
+    config = Path(service_env["CONFIG_FILE"])
+    config.write_text(config.read_text().replace('"lb-key-1"', '"not-the-key"'))
+    settings = load_settings(service_env)
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(sample_design("shop-1", 0, "lb"))))
+        failed = (await watcher.wait_for("product.failed", 1))[0].data
+        parked = await eventually(
+            lambda: queue_messages(amqp_url, PRODUCT_CREATED_QUEUE.dead_letter)
+        )
+    assert (failed.stage, failed.code, failed.retryable) == (  # type: ignore[union-attr]
+        "pins",
+        "LUIGISBOX_HTTP_401",
+        False,
+    )
+    assert parked[0].headers["x-merch-code"] == "LUIGISBOX_HTTP_401"
