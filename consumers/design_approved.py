@@ -1,12 +1,29 @@
-"""design.approved → Fourthwall customization → product from it → product.created."""
+"""design.approved → Fourthwall customization → product from it → product.created.
+
+Every step's result is written to the ledger before the next step starts, so a redelivered
+message resumes where the last attempt stopped and never repeats a step that succeeded.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.outcomes import Done, Outcome, Outgoing, Reject, Retry, stable_event_id
+import msgspec
+
+from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
 from consumers.pin_rules import iso
-from consumers.ports import Clock, Fourthwall, MissingCredentials, UpstreamError
+from consumers.ports import (
+    Clock,
+    Delivery,
+    DesignKey,
+    DesignLedger,
+    DesignRecord,
+    DesignState,
+    Fourthwall,
+    LeaseLost,
+    MissingCredentials,
+    UpstreamError,
+)
 from contracts.events import (
     DesignApprovedV1,
     FailureStage,
@@ -21,11 +38,24 @@ from contracts.fourthwall import (
     ProductDesignRegionV1,
 )
 
+ALREADY_USED = "CUSTOMIZATION_ALREADY_USED_ERROR"
+_encoder = msgspec.json.Encoder()
+
 
 @dataclass(frozen=True)
 class Ports:
     fourthwall: Fourthwall
+    ledger: DesignLedger
     clock: Clock
+    busy_delay_s: float = 5.0
+
+
+def key_of(design: DesignApprovedV1) -> DesignKey:
+    return DesignKey(design.shop_id, design.design_id, design.revision)
+
+
+def key_of_created(created: ProductCreatedV1) -> DesignKey:
+    return DesignKey(created.shop_id, created.design_id, created.revision)
 
 
 def customization_request(design: DesignApprovedV1) -> CreateCustomizationRequestV1:
@@ -73,6 +103,18 @@ def _images(images: list[DesignPipelineImageV1]) -> list[ProductImage]:
     ]
 
 
+def created_outgoing(created: ProductCreatedV1) -> Outgoing:
+    event_id = stable_event_id(
+        "product.created", created.shop_id, created.design_id, created.revision
+    )
+    return Outgoing(data=created, event_id=event_id, subject=created.design_id)
+
+
+def failed_outgoing(failed: ProductFailedV1) -> Outgoing:
+    key = ("product.failed", failed.shop_id, failed.design_id, failed.revision, failed.code)
+    return Outgoing(data=failed, event_id=stable_event_id(*key), subject=failed.design_id)
+
+
 def failed_event(
     design: DesignApprovedV1,
     *,
@@ -81,8 +123,8 @@ def failed_event(
     detail: str,
     retryable: bool,
     attempts: int,
-) -> Outgoing:
-    data = ProductFailedV1(
+) -> ProductFailedV1:
+    return ProductFailedV1(
         shop_id=design.shop_id,
         design_id=design.design_id,
         revision=design.revision,
@@ -92,77 +134,78 @@ def failed_event(
         retryable=retryable,
         attempts=attempts,
     )
-    key = ("product.failed", design.shop_id, design.design_id, design.revision, code)
-    return Outgoing(data=data, event_id=stable_event_id(*key), subject=design.design_id)
 
 
-def _on_error(
-    design: DesignApprovedV1, stage: FailureStage, exc: Exception, attempt: int
+async def handle(design: DesignApprovedV1, delivery: Delivery, *, ports: Ports) -> Outcome:
+    key = key_of(design)
+    record = await ports.ledger.claim(key, delivery)
+    if record is None:
+        return Defer(reason="design_busy", delay_s=ports.busy_delay_s)
+    try:
+        return await _advance(design, record, delivery, ports)
+    except LeaseLost:
+        return Defer(reason="lease_lost", delay_s=ports.busy_delay_s)
+    finally:
+        await ports.ledger.release(key, delivery.token)
+
+
+async def _advance(
+    design: DesignApprovedV1, record: DesignRecord, delivery: Delivery, ports: Ports
 ) -> Outcome:
-    if isinstance(exc, MissingCredentials):
-        code, detail = "MISSING_CREDENTIALS", str(exc)
-        return Reject(
-            stage=stage,
-            code=code,
-            detail=detail,
+    if record.state in ("product_created", "published") and record.product_event:
+        # Already done: publish the same product.created again (same event id).
+        return Done(
             events=[
-                failed_event(
-                    design, stage=stage, code=code, detail=detail, retryable=False, attempts=attempt
-                )
-            ],
+                created_outgoing(msgspec.json.decode(record.product_event, type=ProductCreatedV1))
+            ]
         )
-    assert isinstance(exc, UpstreamError)
-    if exc.retryable:
-        return Retry(stage=stage, code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s)
-    return Reject(
-        stage=stage,
-        code=exc.code,
-        detail=exc.detail,
-        events=[
-            failed_event(
-                design,
-                stage=stage,
-                code=exc.code,
-                detail=exc.detail,
-                retryable=False,
-                attempts=attempt,
-            )
-        ],
-    )
+    if record.state in ("failed", "needs_reconciliation") and record.failed_event:
+        failed = msgspec.json.decode(record.failed_event, type=ProductFailedV1)
+        return Reject(
+            stage=failed.stage,
+            code=failed.code,
+            detail=failed.detail,
+            events=[failed_outgoing(failed)],
+        )
 
-
-async def handle(design: DesignApprovedV1, attempt: int, *, ports: Ports) -> Outcome:
-    customization_id = design.customization_id
+    key, token = record.key, delivery.token
+    customization_id = record.customization_id or design.customization_id
     if customization_id is None:
         try:
             sketch = await ports.fourthwall.create_customization(
                 design.shop_id, customization_request(design)
             )
         except (UpstreamError, MissingCredentials) as exc:
-            return _on_error(design, "customization", exc, attempt)
+            return await _on_error(design, key, delivery, "customization", exc, ports)
         customization_id = sketch.customization_id
+        await ports.ledger.record_customization(key, token, customization_id)
+    elif record.customization_id is None:
+        await ports.ledger.record_customization(key, token, customization_id)
+
+    asked_before = record.product_requested
+    if not asked_before:
+        await ports.ledger.record_product_requested(key, token)
     try:
         product = await ports.fourthwall.create_product(
             design.shop_id, product_request(design, customization_id)
         )
-    except (UpstreamError, MissingCredentials) as exc:
-        return _on_error(design, "product", exc, attempt)
+    except UpstreamError as exc:
+        if exc.code == ALREADY_USED and asked_before:
+            return await _needs_reconciliation(design, key, delivery, customization_id, ports)
+        return await _on_error(design, key, delivery, "product", exc, ports)
+    except MissingCredentials as exc:
+        return await _on_error(design, key, delivery, "product", exc, ports)
     if not product.product_id:
-        code, detail = "NO_PRODUCT_ID", "Fourthwall answered 201 without a productId"
-        return Reject(
+        return await _fail(
+            design,
+            key,
+            delivery,
+            ports,
+            state="failed",
             stage="product",
-            code=code,
-            detail=detail,
-            events=[
-                failed_event(
-                    design,
-                    stage="product",
-                    code=code,
-                    detail=detail,
-                    retryable=False,
-                    attempts=attempt,
-                )
-            ],
+            code="NO_PRODUCT_ID",
+            detail="Fourthwall answered 201 without a productId",
+            retryable=False,
         )
     created = ProductCreatedV1(
         shop_id=design.shop_id,
@@ -175,19 +218,131 @@ async def handle(design: DesignApprovedV1, attempt: int, *, ports: Ports) -> Out
         recommendations=design.recommendations,
         created_at=iso(ports.clock()),
     )
-    event_id = stable_event_id("product.created", design.shop_id, design.design_id, design.revision)
-    return Done(events=[Outgoing(data=created, event_id=event_id, subject=design.design_id)])
+    await ports.ledger.record_product(key, token, product.product_id, _encoder.encode(created))
+    return Done(events=[created_outgoing(created)])
+
+
+async def _on_error(
+    design: DesignApprovedV1,
+    key: DesignKey,
+    delivery: Delivery,
+    stage: FailureStage,
+    exc: UpstreamError | MissingCredentials,
+    ports: Ports,
+) -> Outcome:
+    if isinstance(exc, MissingCredentials):
+        return await _fail(
+            design,
+            key,
+            delivery,
+            ports,
+            state="failed",
+            stage=stage,
+            code="MISSING_CREDENTIALS",
+            detail=str(exc),
+            retryable=False,
+        )
+    if not exc.retryable:
+        return await _fail(
+            design,
+            key,
+            delivery,
+            ports,
+            state="failed",
+            stage=stage,
+            code=exc.code,
+            detail=exc.detail,
+            retryable=False,
+        )
+    if delivery.final:
+        return await _fail(
+            design,
+            key,
+            delivery,
+            ports,
+            state="failed",
+            stage=stage,
+            code=exc.code,
+            detail=exc.detail,
+            retryable=True,
+        )
+    await ports.ledger.record_error(
+        key, delivery.token, stage=stage, code=exc.code, detail=exc.detail
+    )
+    return Retry(stage=stage, code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s)
+
+
+async def _needs_reconciliation(
+    design: DesignApprovedV1,
+    key: DesignKey,
+    delivery: Delivery,
+    customization_id: str,
+    ports: Ports,
+) -> Outcome:
+    detail = (
+        f"Fourthwall already built a product from customization {customization_id}, but "
+        "its product id was never recorded (the process stopped between Fourthwall's "
+        "answer and the ledger write). No second product was created; record the "
+        "product id after checking Fourthwall."
+    )
+    return await _fail(
+        design,
+        key,
+        delivery,
+        ports,
+        state="needs_reconciliation",
+        stage="product",
+        code=ALREADY_USED,
+        detail=detail,
+        retryable=False,
+    )
+
+
+async def _fail(
+    design: DesignApprovedV1,
+    key: DesignKey,
+    delivery: Delivery,
+    ports: Ports,
+    *,
+    state: DesignState,
+    stage: FailureStage,
+    code: str,
+    detail: str,
+    retryable: bool,
+) -> Outcome:
+    failed = failed_event(
+        design,
+        stage=stage,
+        code=code,
+        detail=detail,
+        retryable=retryable,
+        attempts=delivery.attempt,
+    )
+    await ports.ledger.record_failed(
+        key,
+        delivery.token,
+        state=state,
+        stage=stage,
+        code=code,
+        detail=detail,
+        failed_event=_encoder.encode(failed),
+    )
+    return Reject(
+        stage=stage, code=code, detail=detail, events=[failed_outgoing(failed)], exhausted=retryable
+    )
 
 
 def exhausted(design: DesignApprovedV1, retry: Retry, attempts: int) -> list[Outgoing]:
-    """What to publish when a transient failure outlasted every attempt."""
+    """What to publish when an unexpected error outlasted every attempt."""
     return [
-        failed_event(
-            design,
-            stage=retry.stage,
-            code=retry.code,
-            detail=retry.detail,
-            retryable=True,
-            attempts=attempts,
+        failed_outgoing(
+            failed_event(
+                design,
+                stage=retry.stage,
+                code=retry.code,
+                detail=retry.detail,
+                retryable=True,
+                attempts=attempts,
+            )
         )
     ]

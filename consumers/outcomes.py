@@ -4,6 +4,8 @@
 - ``Retry``: a transient failure; redeliver later through a delay queue, or give up after the
   last attempt (the consumer's ``exhausted`` function says what to publish then).
 - ``Reject``: a permanent failure; publish ``events`` (``product.failed``), dead-letter, ack.
+- ``Defer``: not now, and not a failure (another delivery holds the design, or the shop has no
+  quota slot yet): redeliver after ``delay_s`` without spending an attempt.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class Reject(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     detail: str
     events: list[Outgoing] = []
+    exhausted: bool = False  # a transient failure on the last attempt, not a permanent one
 
 
-Outcome = Done | Retry | Reject
+class Defer(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str
+    delay_s: float
+
+
+Outcome = Done | Retry | Reject | Defer

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Protocol
 
+import msgspec
+
 from contracts.fourthwall import (
     CreateCustomizationProductRequestV1,
     CreateCustomizationRequestV1,
@@ -63,3 +65,98 @@ class LuigisBox(Protocol):
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
+
+
+class LeaseLost(Exception):
+    """Another delivery holds the design or product now; this one must not write."""
+
+
+DesignState = Literal[
+    "received",
+    "customization_created",
+    "product_created",
+    "published",
+    "failed",
+    "needs_reconciliation",
+]
+
+
+class DesignKey(msgspec.Struct, frozen=True):
+    shop_id: str
+    design_id: str
+    revision: int
+
+
+class DesignRecord(msgspec.Struct, frozen=True, kw_only=True):
+    key: DesignKey
+    state: DesignState
+    customization_id: str | None = None
+    product_requested: bool = False
+    product_id: str | None = None
+    product_event: bytes | None = None  # the product.created data, as first published
+    failed_event: bytes | None = None  # the product.failed data, as first published
+    attempts: int = 0
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    """One delivery of a message: its attempt number and a token that owns the lease."""
+
+    attempt: int
+    final: bool  # no attempt follows this one: a transient failure now is final
+    token: str
+    event_id: str
+
+
+class DesignLedger(Protocol):
+    """Durable progress of each design. Writes are fenced by the delivery's lease token."""
+
+    async def claim(self, key: DesignKey, delivery: Delivery) -> DesignRecord | None:
+        """The design's record, leased to ``delivery``; None while another delivery holds it."""
+        ...
+
+    async def record_customization(
+        self, key: DesignKey, token: str, customization_id: str
+    ) -> None: ...
+
+    async def record_product_requested(self, key: DesignKey, token: str) -> None: ...
+
+    async def record_product(
+        self, key: DesignKey, token: str, product_id: str, product_event: bytes
+    ) -> None: ...
+
+    async def record_error(
+        self, key: DesignKey, token: str, *, stage: str, code: str, detail: str
+    ) -> None:
+        """A transient error: kept for the operator, the design stays where it was."""
+        ...
+
+    async def record_failed(
+        self,
+        key: DesignKey,
+        token: str,
+        *,
+        state: DesignState,
+        stage: str,
+        code: str,
+        detail: str,
+        failed_event: bytes,
+    ) -> None: ...
+
+    async def release(self, key: DesignKey, token: str) -> None: ...
+
+
+class ProductLedger(Protocol):
+    async def claim_product(
+        self, product_id: str, shop_id: str, design_id: str, token: str
+    ) -> dict[str, bytes] | None:
+        """The scopes already created for the product by rule key, leased to ``token``;
+        None while another delivery holds the product."""
+        ...
+
+    async def record_scope(
+        self, product_id: str, token: str, rule_key: str, scope_id: str, scope: bytes
+    ) -> None: ...
+
+    async def finish_product(self, product_id: str, token: str, state: str | None) -> None:
+        """Release the lease; with ``state``, record where the product ended."""
+        ...

@@ -1,24 +1,43 @@
-"""product.created → one Luigi's Box pin scope per pin rule → pins.created."""
+"""product.created → one Luigi's Box pin scope per pin rule → pins.created.
+
+Each scope is recorded per (product, rule) as soon as Luigi's Box created it, so a redelivered
+or duplicated product.created creates no scope twice.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.outcomes import Done, Outcome, Outgoing, Reject, Retry, stable_event_id
-from consumers.pin_rules import PinRules, item_identity, plan_scopes
-from consumers.ports import Clock, LuigisBox, MissingCredentials, UpstreamError
+import msgspec
+
+from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
+from consumers.pin_rules import PinRules, plan_scopes
+from consumers.ports import (
+    Clock,
+    Delivery,
+    LeaseLost,
+    LuigisBox,
+    MissingCredentials,
+    ProductLedger,
+    UpstreamError,
+)
 from contracts.events import PinScope, PinsCreatedV1, ProductCreatedV1, ProductFailedV1
+from contracts.luigisbox import ScopeRequest
+
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True)
 class Ports:
     luigisbox: LuigisBox
+    ledger: ProductLedger
     clock: Clock
     rules: PinRules
     identity_template_for: dict[str, str]  # shop_id → item identity template override
+    busy_delay_s: float = 5.0
 
 
-def failed_event(
+def failed_outgoing(
     product: ProductCreatedV1, *, code: str, detail: str, retryable: bool, attempts: int
 ) -> Outgoing:
     data = ProductFailedV1(
@@ -36,52 +55,64 @@ def failed_event(
     return Outgoing(data=data, event_id=event_id, subject=product.design_id)
 
 
-async def handle(product: ProductCreatedV1, attempt: int, *, ports: Ports) -> Outcome:
+def _scope(created_id: str, request: ScopeRequest) -> PinScope:
+    pin = request.pin_definitions[0]
+    return PinScope(
+        scope_id=created_id,
+        model=request.model,
+        target_type=request.target_type,
+        target_identity=request.target_identity,
+        position=pin.position,
+        pin_identity=pin.pin_identity,
+        active_from=pin.active_from,
+        active_to=pin.active_to,
+    )
+
+
+async def handle(product: ProductCreatedV1, delivery: Delivery, *, ports: Ports) -> Outcome:
+    done = await ports.ledger.claim_product(
+        product.product_id, product.shop_id, product.design_id, delivery.token
+    )
+    if done is None:
+        return Defer(reason="product_busy", delay_s=ports.busy_delay_s)
+    state: str | None = None
+    try:
+        outcome = await _pin(product, done, delivery, ports)
+        if isinstance(outcome, Done):
+            state = "pins_created"
+        elif isinstance(outcome, Reject):
+            state = "failed"
+        return outcome
+    except LeaseLost:
+        return Defer(reason="lease_lost", delay_s=ports.busy_delay_s)
+    finally:
+        await ports.ledger.finish_product(product.product_id, delivery.token, state)
+
+
+async def _pin(
+    product: ProductCreatedV1, done: dict[str, bytes], delivery: Delivery, ports: Ports
+) -> Outcome:
     template = ports.identity_template_for.get(product.shop_id, ports.rules.item_identity_template)
     scopes: list[PinScope] = []
-    for _rule_key, request in plan_scopes(product, ports.rules, template, ports.clock()):
+    for rule_key, request in plan_scopes(product, ports.rules, template, ports.clock()):
+        if rule_key in done:
+            scopes.append(msgspec.json.decode(done[rule_key], type=PinScope))
+            continue
         try:
             created = await ports.luigisbox.create_scope(product.shop_id, request)
         except MissingCredentials as exc:
-            code, detail = "MISSING_CREDENTIALS", str(exc)
-            return Reject(
-                stage="pins",
-                code=code,
-                detail=detail,
-                events=[
-                    failed_event(
-                        product, code=code, detail=detail, retryable=False, attempts=attempt
-                    )
-                ],
-            )
+            return _reject(product, "MISSING_CREDENTIALS", str(exc), delivery, retryable=False)
         except UpstreamError as exc:
-            if exc.retryable:
-                return Retry(
-                    stage="pins", code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s
-                )
-            return Reject(
-                stage="pins",
-                code=exc.code,
-                detail=exc.detail,
-                events=[
-                    failed_event(
-                        product, code=exc.code, detail=exc.detail, retryable=False, attempts=attempt
-                    )
-                ],
+            if not exc.retryable or delivery.final:
+                return _reject(product, exc.code, exc.detail, delivery, retryable=exc.retryable)
+            return Retry(
+                stage="pins", code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s
             )
-        pin = request.pin_definitions[0]
-        scopes.append(
-            PinScope(
-                scope_id=created.id,
-                model=request.model,
-                target_type=request.target_type,
-                target_identity=request.target_identity,
-                position=pin.position,
-                pin_identity=pin.pin_identity,
-                active_from=pin.active_from,
-                active_to=pin.active_to,
-            )
+        scope = _scope(created.id, request)
+        await ports.ledger.record_scope(
+            product.product_id, delivery.token, rule_key, created.id, _encoder.encode(scope)
         )
+        scopes.append(scope)
     data = PinsCreatedV1(
         shop_id=product.shop_id,
         design_id=product.design_id,
@@ -92,12 +123,25 @@ async def handle(product: ProductCreatedV1, attempt: int, *, ports: Ports) -> Ou
     return Done(events=[Outgoing(data=data, event_id=event_id, subject=product.design_id)])
 
 
+def _reject(
+    product: ProductCreatedV1, code: str, detail: str, delivery: Delivery, *, retryable: bool
+) -> Reject:
+    return Reject(
+        stage="pins",
+        code=code,
+        detail=detail,
+        exhausted=retryable,
+        events=[
+            failed_outgoing(
+                product, code=code, detail=detail, retryable=retryable, attempts=delivery.attempt
+            )
+        ],
+    )
+
+
 def exhausted(product: ProductCreatedV1, retry: Retry, attempts: int) -> list[Outgoing]:
     return [
-        failed_event(
+        failed_outgoing(
             product, code=retry.code, detail=retry.detail, retryable=True, attempts=attempts
         )
     ]
-
-
-__all__ = ["Ports", "exhausted", "handle", "item_identity"]

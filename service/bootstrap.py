@@ -12,9 +12,13 @@ import httpx
 
 from consumers import design_approved, product_created
 from consumers.outcomes import Outcome
-from service.broker.consumer import Exhausted
+from consumers.ports import Delivery
+from service.broker.consumer import AfterPublish, Exhausted
 from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
 from service.settings import Settings
+from service.store.database import Database, open_database
+from service.store.ledger import Ledger
+from service.store.migrations import migrate
 from service.upstreams.credentials import fourthwall_auth, identity_templates, luigisbox_account
 from service.upstreams.fourthwall import FourthwallClient
 from service.upstreams.http import new_http_client
@@ -28,40 +32,65 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class BoundConsumer:
     names: QueueNames
-    handle: Callable[[Any, int], Awaitable[Outcome]]
+    handle: Callable[[Any, Delivery], Awaitable[Outcome]]
     exhausted: Exhausted
+    after_publish: AfterPublish | None = None
 
 
 @dataclass(frozen=True)
-class Upstreams:
+class Resources:
+    """What the process opens once and closes on the way out."""
+
     fourthwall_http: httpx.AsyncClient
     luigisbox_http: httpx.AsyncClient
+    db: Database
+    ledger: Ledger
 
     async def aclose(self) -> None:
         await self.fourthwall_http.aclose()
         await self.luigisbox_http.aclose()
+        await self.db.close()
 
 
-def build_upstreams(settings: Settings) -> Upstreams:
-    return Upstreams(
+async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
+    db = await open_database(settings.database_url)
+    if settings.migrate_on_start:
+        await migrate(db)
+    return db, Ledger(db, lease_s=settings.lease_s)
+
+
+async def open_resources(settings: Settings) -> Resources:
+    db, ledger = await open_ledger(settings)
+    return Resources(
         fourthwall_http=new_http_client(settings.fourthwall_api_url, settings.http_timeout_s),
         luigisbox_http=new_http_client(settings.luigisbox_api_url, settings.http_timeout_s),
+        db=db,
+        ledger=ledger,
     )
 
 
 def build_consumers(
-    settings: Settings, upstreams: Upstreams, names: tuple[str, ...]
+    settings: Settings, resources: Resources, names: tuple[str, ...]
 ) -> list[BoundConsumer]:
-    fourthwall = FourthwallClient(upstreams.fourthwall_http, partial(fourthwall_auth, settings))
-    luigisbox = LuigisBoxClient(upstreams.luigisbox_http, partial(luigisbox_account, settings))
+    ledger = resources.ledger
+    fourthwall = FourthwallClient(resources.fourthwall_http, partial(fourthwall_auth, settings))
+    luigisbox = LuigisBoxClient(resources.luigisbox_http, partial(luigisbox_account, settings))
+    busy = min(settings.retry_delays_s)
+
+    async def mark_published(created: Any) -> None:
+        await ledger.mark_published(design_approved.key_of_created(created))
+
     available = {
         DESIGN_APPROVED_QUEUE.consumer: BoundConsumer(
             DESIGN_APPROVED_QUEUE,
             partial(
                 design_approved.handle,
-                ports=design_approved.Ports(fourthwall=fourthwall, clock=utc_now),
+                ports=design_approved.Ports(
+                    fourthwall=fourthwall, ledger=ledger, clock=utc_now, busy_delay_s=busy
+                ),
             ),
             design_approved.exhausted,
+            mark_published,
         ),
         PRODUCT_CREATED_QUEUE.consumer: BoundConsumer(
             PRODUCT_CREATED_QUEUE,
@@ -69,9 +98,11 @@ def build_consumers(
                 product_created.handle,
                 ports=product_created.Ports(
                     luigisbox=luigisbox,
+                    ledger=ledger,
                     clock=utc_now,
                     rules=settings.pins,
                     identity_template_for=identity_templates(settings),
+                    busy_delay_s=busy,
                 ),
             ),
             product_created.exhausted,

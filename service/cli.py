@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         default=CONSUMERS,
         help=f"comma-separated, default: {','.join(CONSUMERS)}",
     )
+    commands.add_parser("migrate", help="apply the ledger's schema migrations to DATABASE_URL")
     sandbox = commands.add_parser("sandbox", help="run the fake Fourthwall + Luigi's Box")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8090)
@@ -79,8 +80,29 @@ async def _sandbox(host: str, port: int, config_path: str | None) -> int:
     return 0
 
 
+async def _migrate() -> int:
+    from service.store.database import open_database
+    from service.store.migrations import current_version, migrate
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"merch-pipeline: {exc}", file=sys.stderr)
+        return 2
+    db = await open_database(settings.database_url)
+    try:
+        applied = await migrate(db)
+        version = await current_version(db)
+    finally:
+        await db.close()
+    print(f"migrations applied: {applied or 'none'}; schema version {version}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "migrate":
+        return asyncio.run(_migrate())
     if args.command == "run":
         return asyncio.run(_run(args.consumers))
     if args.command == "sandbox":

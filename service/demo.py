@@ -29,7 +29,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contracts.cloudevents import decode_structured
-from contracts.events import DESIGN_APPROVED, EVENT_TYPES, EXCHANGE
+from contracts.events import (
+    DESIGN_APPROVED,
+    EVENT_TYPES,
+    EXCHANGE,
+    PinsCreatedV1,
+    ProductCreatedV1,
+    ProductFailedV1,
+)
 from service.broker.codec import event_message
 from service.logging import configure_logging
 from service.runtime import Service
@@ -265,16 +272,16 @@ async def _follow(
                 track = tracks.get(getattr(data, "design_id", ""))
                 if track is None:
                     continue
-                if event.type.startswith("merch.product.created"):
-                    track.customization_id = data.customization_id  # type: ignore[union-attr]
-                    track.product_id = data.product_id  # type: ignore[union-attr]
+                if isinstance(data, ProductCreatedV1):
+                    track.customization_id = data.customization_id
+                    track.product_id = data.product_id
                     progress.advance(products)
-                elif event.type.startswith("merch.pins.created"):
-                    track.scopes = [s.scope_id[:8] for s in data.scopes]  # type: ignore[union-attr]
+                elif isinstance(data, PinsCreatedV1):
+                    track.scopes = [s.scope_id[:8] for s in data.scopes]
                     track.finished_at = time.monotonic()
                     progress.advance(pinned)
-                else:
-                    track.failed = f"{data.stage}: {data.code}"  # type: ignore[union-attr]
+                elif isinstance(data, ProductFailedV1):
+                    track.failed = f"{data.stage}: {data.code}"
                     track.finished_at = time.monotonic()
                     progress.advance(pinned)
     return all(not t.failed for t in tracks.values())

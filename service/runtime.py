@@ -11,7 +11,7 @@ import uvicorn
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from service.api.app import ConsumerHealth, Readiness, create_app
-from service.bootstrap import BoundConsumer, build_consumers, build_upstreams
+from service.bootstrap import BoundConsumer, Resources, build_consumers, open_resources
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.publisher import Publisher, open_publisher
 from service.broker.topology import declare_queues
@@ -86,13 +86,15 @@ class Service:
             publisher=publisher,
             policy=RetryPolicy(self.settings.max_attempts, self.settings.retry_delays_s),
             max_message_bytes=self.settings.max_message_bytes,
+            after_publish=bound.after_publish,
         )
         tag = await queue.consume(consumer.on_message)
         log.info("consumer.attached", queue=bound.names.queue, prefetch=self.settings.prefetch)
         return Attached(consumer, queue, tag)
 
     async def run(self, stop: asyncio.Event) -> None:
-        upstreams = build_upstreams(self.settings)
+        resources = await open_resources(self.settings)
+        self.resources: Resources | None = resources
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(self.readiness),
@@ -108,7 +110,7 @@ class Service:
             self.connection = await self.connect(stop)
             if self.connection is not None:
                 publisher = await open_publisher(self.connection, self.settings.http_timeout_s)
-                for bound in build_consumers(self.settings, upstreams, self.consumer_names):
+                for bound in build_consumers(self.settings, resources, self.consumer_names):
                     self.attached.append(await self.attach(self.connection, publisher, bound))
                 log.info(
                     "service.started",
@@ -120,7 +122,7 @@ class Service:
             await self.shutdown()
             server.should_exit = True
             await server_task
-            await upstreams.aclose()
+            await resources.aclose()
             log.info("service.stopped")
 
     async def shutdown(self) -> None:

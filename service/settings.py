@@ -78,6 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_timeout_s: PositiveFloat = 30.0
     shutdown_grace_s: PositiveFloat = 20.0
     max_message_bytes: PositiveInt = 256 * 1024
+    lease_s: PositiveFloat = 300.0
+    migrate_on_start: bool = True
     shops: tuple[ShopConfig, ...] = ()
     pins: PinRules = PinRules()
 

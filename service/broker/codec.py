@@ -19,6 +19,7 @@ from contracts.cloudevents import (
 from contracts.errors import ContractError
 
 ATTEMPT_HEADER = "x-merch-attempt"
+DEFERRALS_HEADER = "x-merch-deferrals"
 
 
 def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
@@ -42,12 +43,25 @@ def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
     )
 
 
-def attempt_of(message: AbstractMessage) -> int:
-    value = (message.headers or {}).get(ATTEMPT_HEADER, 1)
+def _int_header(message: AbstractMessage, name: str, default: int) -> int:
+    value = (message.headers or {}).get(name, default)
+    if isinstance(value, bytes | bytearray):
+        value = value.decode(errors="replace")
+    if not isinstance(value, int | str):
+        return default
     try:
-        return max(1, int(value))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return 1
+        return int(value)
+    except ValueError:
+        return default
+
+
+def attempt_of(message: AbstractMessage) -> int:
+    """The attempt this delivery is (1-based); the count travels with the message."""
+    return max(1, _int_header(message, ATTEMPT_HEADER, 1))
+
+
+def deferrals_of(message: AbstractMessage) -> int:
+    return max(0, _int_header(message, DEFERRALS_HEADER, 0))
 
 
 def event_message(event: CloudEvent) -> aio_pika.Message:

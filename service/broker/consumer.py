@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,18 +18,27 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from consumers.outcomes import Done, Outcome, Outgoing, Reject, Retry
+from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry
+from consumers.ports import Delivery
 from contracts.cloudevents import CloudEvent
 from contracts.errors import ContractError
 from contracts.events import EventData, decode_data, event_type_of, make_event
-from service.broker.codec import ATTEMPT_HEADER, attempt_of, copy_message, decode_message
+from service.broker.codec import (
+    ATTEMPT_HEADER,
+    DEFERRALS_HEADER,
+    attempt_of,
+    copy_message,
+    decode_message,
+    deferrals_of,
+)
 from service.broker.publisher import Publisher
 from service.broker.topology import QueueNames
 
 log = structlog.get_logger("merch_pipeline.consumer")
 
-Handler = Callable[[Any, int], Awaitable[Outcome]]
+Handler = Callable[[Any, Delivery], Awaitable[Outcome]]
 Exhausted = Callable[[Any, Retry, int], list[Outgoing]]
+AfterPublish = Callable[[Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -40,9 +50,12 @@ class RetryPolicy:
         """The delay tier after failed attempt ``attempt`` (1-based), at least ``Retry-After``."""
         delay = self.delays_s[min(attempt - 1, len(self.delays_s) - 1)]
         if retry_after_s is not None and retry_after_s > delay:
-            longer = [d for d in self.delays_s if d >= retry_after_s]
-            delay = min(longer) if longer else max(self.delays_s)
+            delay = self.tier_at_least(retry_after_s)
         return delay
+
+    def tier_at_least(self, seconds: float) -> float:
+        longer = [d for d in self.delays_s if d >= seconds]
+        return min(longer) if longer else max(self.delays_s)
 
 
 def _now() -> str:
@@ -65,6 +78,7 @@ class Consumer:
     publisher: Publisher
     policy: RetryPolicy
     max_message_bytes: int
+    after_publish: AfterPublish | None = None
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -112,8 +126,14 @@ class Consumer:
             await message.ack()
             return "dead-lettered"
         structlog.contextvars.bind_contextvars(attempt=attempt, **_identity(data))
+        delivery = Delivery(
+            attempt=attempt,
+            final=attempt >= self.policy.max_attempts,
+            token=uuid.uuid4().hex,
+            event_id=event.id,
+        )
         try:
-            outcome = await self.handle(data, attempt)
+            outcome = await self.handle(data, delivery)
         except Exception as exc:  # a bug, not an input: retry with backoff, then dead-letter
             log.exception("handler.crashed")
             outcome = Retry(
@@ -131,20 +151,33 @@ class Consumer:
     ) -> str:
         if isinstance(outcome, Done):
             await self._publish(event, outcome.events)
+            if self.after_publish is not None:
+                await self.after_publish(data)
             await message.ack()
             return "done"
+        if isinstance(outcome, Defer):
+            # Not a failure: the attempt count stays, only the deferral count grows.
+            delay = self.policy.tier_at_least(outcome.delay_s)
+            headers = {DEFERRALS_HEADER: deferrals_of(message) + 1, ATTEMPT_HEADER: attempt}
+            await self.publisher.send_to_queue(
+                self.names.retry(delay), copy_message(message, headers)
+            )
+            await message.ack()
+            log.info("message.deferred", reason=outcome.reason, delay_s=delay)
+            return "deferred"
         if isinstance(outcome, Reject):
             await self._publish(event, outcome.events)
+            reason = "attempts_exhausted" if outcome.exhausted else "permanent_failure"
             await self._dead_letter(
-                message,
-                reason="permanent_failure",
-                code=outcome.code,
-                detail=outcome.detail,
-                attempt=attempt,
+                message, reason=reason, code=outcome.code, detail=outcome.detail, attempt=attempt
             )
             await message.ack()
             log.warning(
-                "message.rejected", stage=outcome.stage, code=outcome.code, detail=outcome.detail
+                "message.rejected",
+                stage=outcome.stage,
+                code=outcome.code,
+                detail=outcome.detail,
+                reason=reason,
             )
             return "rejected"
         if attempt < self.policy.max_attempts:

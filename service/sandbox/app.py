@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
@@ -135,7 +136,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def faults(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         sandbox.config.faults = msgspec.convert(data, Faults)
         sandbox._random = random.Random(sandbox.config.faults.seed)
-        return msgspec.to_builtins(sandbox.config.faults)  # type: ignore[no-any-return]
+        return dict(msgspec.to_builtins(sandbox.config.faults))
 
     @get("/_sandbox/health")
     async def health() -> dict[str, str]:
@@ -145,5 +146,5 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
         route_handlers=[customizations, products, scope, records, faults, health],
         openapi_config=None,
         logging_config=None,
-        state={"sandbox": sandbox},
+        state=State({"sandbox": sandbox}),
     )

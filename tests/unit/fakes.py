@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from consumers.ports import UpstreamError
+import msgspec
+
+from consumers.ports import (
+    Delivery,
+    DesignKey,
+    DesignRecord,
+    DesignState,
+    LeaseLost,
+    UpstreamError,
+)
 from contracts.fourthwall import (
     CreateCustomizationProductRequestV1,
     CreateCustomizationRequestV1,
@@ -21,6 +30,7 @@ IMAGE = DesignPipelineImageV1(url="u", width=1, height=1, style="s", color="Blac
 class FakeFourthwall:
     fail_customization: Exception | None = None
     fail_product: Exception | None = None
+    fail_product_after_creating: Exception | None = None  # created, but the answer is lost
     customizations: list[CreateCustomizationRequestV1] = field(default_factory=list)
     products: list[CreateCustomizationProductRequestV1] = field(default_factory=list)
 
@@ -40,6 +50,8 @@ class FakeFourthwall:
         if self.fail_product:
             raise self.fail_product
         self.products.append(request)
+        if self.fail_product_after_creating:
+            raise self.fail_product_after_creating
         return CreateProductResponseV1(
             product_id=f"prd_{len(self.products)}",
             customization_id=request.customization_id,
@@ -68,3 +80,88 @@ def upstream_error(code: str, retryable: bool, status: int = 400) -> UpstreamErr
     return UpstreamError(
         api="fourthwall", status=status, code=code, detail="d", retryable=retryable
     )
+
+
+@dataclass
+class FakeLedger:
+    """An in-memory DesignLedger + ProductLedger with the same lease semantics."""
+
+    records: dict[DesignKey, DesignRecord] = field(default_factory=dict)
+    leases: dict[object, str] = field(default_factory=dict)
+    scopes: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    product_states: dict[str, str] = field(default_factory=dict)
+
+    def _check(self, key: object, token: str) -> None:
+        if self.leases.get(key) != token:
+            raise LeaseLost(str(key))
+
+    def _update(self, key: DesignKey, token: str, **changes: object) -> None:
+        self._check(key, token)
+        self.records[key] = msgspec.structs.replace(self.records[key], **changes)
+
+    async def claim(self, key: DesignKey, delivery: Delivery) -> DesignRecord | None:
+        if key in self.leases:
+            return None
+        record = self.records.setdefault(key, DesignRecord(key=key, state="received"))
+        self.leases[key] = delivery.token
+        self.records[key] = msgspec.structs.replace(record, attempts=record.attempts + 1)
+        return self.records[key]
+
+    async def record_customization(self, key: DesignKey, token: str, customization_id: str) -> None:
+        self._update(key, token, state="customization_created", customization_id=customization_id)
+
+    async def record_product_requested(self, key: DesignKey, token: str) -> None:
+        self._update(key, token, product_requested=True)
+
+    async def record_product(
+        self, key: DesignKey, token: str, product_id: str, product_event: bytes
+    ) -> None:
+        self._update(
+            key, token, state="product_created", product_id=product_id, product_event=product_event
+        )
+
+    async def record_error(
+        self, key: DesignKey, token: str, *, stage: str, code: str, detail: str
+    ) -> None:
+        self._check(key, token)
+
+    async def record_failed(
+        self,
+        key: DesignKey,
+        token: str,
+        *,
+        state: DesignState,
+        stage: str,
+        code: str,
+        detail: str,
+        failed_event: bytes,
+    ) -> None:
+        self._update(key, token, state=state, failed_event=failed_event)
+
+    async def release(self, key: DesignKey, token: str) -> None:
+        if self.leases.get(key) == token:
+            del self.leases[key]
+
+    async def claim_product(
+        self, product_id: str, shop_id: str, design_id: str, token: str
+    ) -> dict[str, bytes] | None:
+        if product_id in self.leases:
+            return None
+        self.leases[product_id] = token
+        return dict(self.scopes.get(product_id, {}))
+
+    async def record_scope(
+        self, product_id: str, token: str, rule_key: str, scope_id: str, scope: bytes
+    ) -> None:
+        self._check(product_id, token)
+        self.scopes.setdefault(product_id, {}).setdefault(rule_key, scope)
+
+    async def finish_product(self, product_id: str, token: str, state: str | None) -> None:
+        if self.leases.get(product_id) == token:
+            del self.leases[product_id]
+            if state:
+                self.product_states[product_id] = state
+
+
+def delivery(attempt: int = 1, final: bool = False, token: str = "t-1") -> Delivery:
+    return Delivery(attempt=attempt, final=final, token=token, event_id="e-1")

@@ -1,23 +1,29 @@
+"""Handlers with fakes of their ports: what each outcome is, and that a redelivery resumes."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from consumers import design_approved, product_created
-from consumers.outcomes import Done, Reject, Retry
+from consumers.outcomes import Defer, Done, Reject, Retry
 from consumers.pin_rules import PinRules
-from consumers.ports import MissingCredentials
+from consumers.ports import DesignKey, MissingCredentials, UpstreamError
 from contracts.events import (
     DesignApprovedV1,
     DesignRegion,
+    PinScope,
     PinsCreatedV1,
     ProductCreatedV1,
     ProductFailedV1,
     ProductSpec,
     Recommendations,
 )
-from tests.unit.fakes import FakeFourthwall, FakeLuigisBox, upstream_error
+from tests.unit.fakes import FakeFourthwall, FakeLedger, FakeLuigisBox, delivery, upstream_error
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
+KEY = DesignKey("shop-1", "d-1", 1)
 
 
 def design(**overrides: object) -> DesignApprovedV1:
@@ -33,13 +39,15 @@ def design(**overrides: object) -> DesignApprovedV1:
     return DesignApprovedV1(**fields)  # type: ignore[arg-type]
 
 
-def ports(fourthwall: FakeFourthwall) -> design_approved.Ports:
-    return design_approved.Ports(fourthwall=fourthwall, clock=lambda: NOW)
+def ports(fourthwall: FakeFourthwall, ledger: FakeLedger | None = None) -> design_approved.Ports:
+    return design_approved.Ports(
+        fourthwall=fourthwall, ledger=ledger or FakeLedger(), clock=lambda: NOW
+    )
 
 
 async def test_customization_then_product_then_product_created() -> None:
-    fourthwall = FakeFourthwall()
-    outcome = await design_approved.handle(design(), 1, ports=ports(fourthwall))
+    fourthwall, ledger = FakeFourthwall(), FakeLedger()
+    outcome = await design_approved.handle(design(), delivery(), ports=ports(fourthwall, ledger))
     assert isinstance(outcome, Done)
     assert fourthwall.customizations[0].product_template_id == "pro_tee"
     assert fourthwall.products[0].customization_id == "cst_1"
@@ -48,31 +56,96 @@ async def test_customization_then_product_then_product_created() -> None:
     assert isinstance(created, ProductCreatedV1)
     assert (created.product_id, created.customization_id) == ("prd_1", "cst_1")
     assert created.recommendations == Recommendations(pin_on_items=["/p/9"])
+    assert ledger.records[KEY].state == "product_created"
+    assert not ledger.leases  # released
 
 
 async def test_event_with_customization_id_makes_one_call() -> None:
     fourthwall = FakeFourthwall()
     outcome = await design_approved.handle(
-        design(customization_id="cst_given", regions=[]), 1, ports=ports(fourthwall)
+        design(customization_id="cst_given", regions=[]), delivery(), ports=ports(fourthwall)
     )
     assert isinstance(outcome, Done)
     assert fourthwall.customizations == []
     assert fourthwall.products[0].customization_id == "cst_given"
 
 
-async def test_redelivery_publishes_the_same_event_id() -> None:
-    first = await design_approved.handle(design(), 1, ports=ports(FakeFourthwall()))
-    second = await design_approved.handle(design(), 2, ports=ports(FakeFourthwall()))
+async def test_redelivery_after_success_republishes_without_calling_fourthwall() -> None:
+    ledger = FakeLedger()
+    first = await design_approved.handle(
+        design(), delivery(), ports=ports(FakeFourthwall(), ledger)
+    )
+    again = FakeFourthwall()
+    second = await design_approved.handle(
+        design(), delivery(2, token="t-2"), ports=ports(again, ledger)
+    )
     assert isinstance(first, Done) and isinstance(second, Done)
-    assert first.events[0].event_id == second.events[0].event_id
+    assert second.events == first.events  # same data, same event id
+    assert again.customizations == [] and again.products == []
+
+
+async def test_retry_after_a_product_error_reuses_the_recorded_customization() -> None:
+    ledger = FakeLedger()
+    flaky = FakeFourthwall(fail_product=upstream_error("SQL_CONSTRAINTS_ERROR", True, 409))
+    assert isinstance(
+        await design_approved.handle(design(), delivery(), ports=ports(flaky, ledger)), Retry
+    )
+    healthy = FakeFourthwall()
+    outcome = await design_approved.handle(
+        design(), delivery(2, token="t-2"), ports=ports(healthy, ledger)
+    )
+    assert isinstance(outcome, Done)
+    assert healthy.customizations == []  # not repeated
+    assert healthy.products[0].customization_id == "cst_1"
+
+
+async def test_lost_answer_then_already_used_needs_reconciliation_not_a_second_product() -> None:
+    ledger = FakeLedger()
+    lost = FakeFourthwall(
+        fail_product_after_creating=UpstreamError(
+            api="fourthwall", status=None, code="TIMEOUT", detail="ReadTimeout", retryable=True
+        )
+    )
+    assert isinstance(
+        await design_approved.handle(design(), delivery(), ports=ports(lost, ledger)), Retry
+    )
+    used = FakeFourthwall(fail_product=upstream_error("CUSTOMIZATION_ALREADY_USED_ERROR", False))
+    outcome = await design_approved.handle(
+        design(), delivery(2, token="t-2"), ports=ports(used, ledger)
+    )
+    assert isinstance(outcome, Reject)
+    assert outcome.code == "CUSTOMIZATION_ALREADY_USED_ERROR"
+    assert ledger.records[KEY].state == "needs_reconciliation"
+    failed = outcome.events[0].data
+    assert isinstance(failed, ProductFailedV1) and not failed.retryable
+
+
+async def test_producer_customization_already_used_elsewhere_is_a_plain_failure() -> None:
+    ledger = FakeLedger()
+    used = FakeFourthwall(fail_product=upstream_error("CUSTOMIZATION_ALREADY_USED_ERROR", False))
+    outcome = await design_approved.handle(
+        design(customization_id="cst_x", regions=[]), delivery(), ports=ports(used, ledger)
+    )
+    assert isinstance(outcome, Reject)
+    assert ledger.records[KEY].state == "failed"
+
+
+async def test_a_design_held_by_another_delivery_is_deferred() -> None:
+    ledger = FakeLedger()
+    ledger.leases[KEY] = "someone-else"
+    fourthwall = FakeFourthwall()
+    outcome = await design_approved.handle(design(), delivery(), ports=ports(fourthwall, ledger))
+    assert isinstance(outcome, Defer)
+    assert fourthwall.customizations == []
 
 
 async def test_permanent_fourthwall_error_rejects_with_product_failed() -> None:
     fourthwall = FakeFourthwall(
         fail_customization=upstream_error("DESIGN_PIPELINE_INVALID_REGIONS", retryable=False)
     )
-    outcome = await design_approved.handle(design(), 2, ports=ports(fourthwall))
-    assert isinstance(outcome, Reject)
+    ledger = FakeLedger()
+    outcome = await design_approved.handle(design(), delivery(2), ports=ports(fourthwall, ledger))
+    assert isinstance(outcome, Reject) and not outcome.exhausted
     failed = outcome.events[0].data
     assert isinstance(failed, ProductFailedV1)
     assert (failed.stage, failed.code, failed.retryable, failed.attempts) == (
@@ -81,20 +154,31 @@ async def test_permanent_fourthwall_error_rejects_with_product_failed() -> None:
         False,
         2,
     )
+    # a redelivery republishes the same failure without calling Fourthwall again
+    again = await design_approved.handle(
+        design(), delivery(3, token="t-3"), ports=ports(FakeFourthwall(), ledger)
+    )
+    assert isinstance(again, Reject) and again.events == outcome.events
 
 
-async def test_transient_error_asks_for_a_retry_and_exhaustion_reports_it() -> None:
-    fourthwall = FakeFourthwall(fail_product=upstream_error("SQL_CONSTRAINTS_ERROR", True, 409))
-    outcome = await design_approved.handle(design(), 1, ports=ports(fourthwall))
+async def test_transient_error_retries_then_fails_retryable_on_the_last_attempt() -> None:
+    error = upstream_error("SQL_CONSTRAINTS_ERROR", True, 409)
+    outcome = await design_approved.handle(
+        design(), delivery(), ports=ports(FakeFourthwall(fail_product=error))
+    )
     assert isinstance(outcome, Retry) and outcome.stage == "product"
-    failed = design_approved.exhausted(design(), outcome, 5)[0].data
+    last = await design_approved.handle(
+        design(), delivery(5, final=True), ports=ports(FakeFourthwall(fail_product=error))
+    )
+    assert isinstance(last, Reject) and last.exhausted
+    failed = last.events[0].data
     assert isinstance(failed, ProductFailedV1)
     assert (failed.retryable, failed.attempts, failed.code) == (True, 5, "SQL_CONSTRAINTS_ERROR")
 
 
 async def test_missing_credentials_is_a_permanent_failure_with_a_clear_code() -> None:
     fourthwall = FakeFourthwall(fail_customization=MissingCredentials("fourthwall", "shop-1"))
-    outcome = await design_approved.handle(design(), 1, ports=ports(fourthwall))
+    outcome = await design_approved.handle(design(), delivery(), ports=ports(fourthwall))
     assert isinstance(outcome, Reject) and outcome.code == "MISSING_CREDENTIALS"
     assert "shop-1" in outcome.detail
 
@@ -112,9 +196,10 @@ def product(pins: list[str]) -> ProductCreatedV1:
     )
 
 
-def pin_ports(luigisbox: FakeLuigisBox) -> product_created.Ports:
+def pin_ports(luigisbox: FakeLuigisBox, ledger: FakeLedger | None = None) -> product_created.Ports:
     return product_created.Ports(
         luigisbox=luigisbox,
+        ledger=ledger or FakeLedger(),
         clock=lambda: NOW,
         rules=PinRules(position=3),
         identity_template_for={"shop-1": "/p/{product_id}"},
@@ -123,7 +208,9 @@ def pin_ports(luigisbox: FakeLuigisBox) -> product_created.Ports:
 
 async def test_pins_created_lists_every_scope() -> None:
     luigisbox = FakeLuigisBox()
-    outcome = await product_created.handle(product(["/p/a", "/p/b"]), 1, ports=pin_ports(luigisbox))
+    outcome = await product_created.handle(
+        product(["/p/a", "/p/b"]), delivery(), ports=pin_ports(luigisbox)
+    )
     assert isinstance(outcome, Done)
     pins = outcome.events[0].data
     assert isinstance(pins, PinsCreatedV1)
@@ -132,9 +219,25 @@ async def test_pins_created_lists_every_scope() -> None:
     assert luigisbox.scopes[0].pin_definitions[0].position == 3
 
 
-async def test_luigisbox_422_is_permanent_and_keeps_details() -> None:
-    from consumers.ports import UpstreamError
+async def test_scopes_already_recorded_are_not_created_again() -> None:
+    ledger = FakeLedger()
+    recorded = PinScope(
+        scope_id="old-scope", model="basket", target_type="item", position=3, target_identity="/p/a"
+    )
+    ledger.scopes["prd_1"] = {"item:/p/a": msgspec.json.encode(recorded)}
+    luigisbox = FakeLuigisBox()
+    outcome = await product_created.handle(
+        product(["/p/a", "/p/b"]), delivery(), ports=pin_ports(luigisbox, ledger)
+    )
+    assert isinstance(outcome, Done)
+    assert [s.target_identity for s in luigisbox.scopes] == ["/p/b"]
+    pins = outcome.events[0].data
+    assert isinstance(pins, PinsCreatedV1)
+    assert [s.scope_id for s in pins.scopes] == ["old-scope", "scope-1"]
+    assert ledger.product_states["prd_1"] == "pins_created"
 
+
+async def test_luigisbox_422_is_permanent_and_keeps_details() -> None:
     error = UpstreamError(
         api="luigisbox",
         status=422,
@@ -143,7 +246,7 @@ async def test_luigisbox_422_is_permanent_and_keeps_details() -> None:
         retryable=False,
     )
     outcome = await product_created.handle(
-        product([]), 1, ports=pin_ports(FakeLuigisBox(fail=error))
+        product([]), delivery(), ports=pin_ports(FakeLuigisBox(fail=error))
     )
     assert isinstance(outcome, Reject)
     failed = outcome.events[0].data

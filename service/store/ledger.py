@@ -1,0 +1,271 @@
+"""The ledger: durable progress of every design and product, one SQL code path for SQLite and
+PostgreSQL. Implements ``consumers.ports.DesignLedger`` and ``ProductLedger``.
+
+A claim leases the row to one delivery (a random token) for ``lease_s`` seconds; every later
+write is fenced by that token, so two replicas (or two deliveries in one process) working on
+the same design resolve to one winner, and a delivery whose lease was taken over cannot write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from consumers.ports import Delivery, DesignKey, DesignRecord, DesignState, LeaseLost
+from service.store.database import Database
+
+_KEY = "shop_id = ? AND design_id = ? AND revision = ?"
+_RECORD_COLUMNS = (
+    "state, customization_id, product_requested, product_id, product_event, failed_event, attempts"
+)
+
+
+class DesignRow(msgspec.Struct, frozen=True, kw_only=True):
+    """What an operator sees of a design."""
+
+    shop_id: str
+    design_id: str
+    revision: int
+    state: str
+    event_id: str
+    customization_id: str | None
+    product_id: str | None
+    attempts: int
+    last_stage: str | None
+    last_code: str | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+
+
+class Step(msgspec.Struct, frozen=True, kw_only=True):
+    step: str
+    at: float
+    code: str | None = None
+    detail: str | None = None
+
+
+_ROW_COLUMNS = ", ".join(DesignRow.__struct_fields__)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8")
+
+
+class Ledger:
+    def __init__(
+        self, db: Database, lease_s: float = 300.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db = db
+        self.lease_s = lease_s
+        self.clock = clock
+
+    # --- designs -------------------------------------------------------------------------
+
+    async def claim(self, key: DesignKey, delivery: Delivery) -> DesignRecord | None:
+        now = self.clock()
+        created = await self.db.execute(
+            "INSERT INTO designs (shop_id, design_id, revision, state, event_id, attempts, "
+            "created_at, updated_at) VALUES (?, ?, ?, 'received', ?, 0, ?, ?) "
+            "ON CONFLICT (shop_id, design_id, revision) DO NOTHING",
+            (*_k(key), delivery.event_id, now, now),
+        )
+        if created:
+            await self._step(key, "received", None, f"event {delivery.event_id}")
+        won = await self.db.execute(
+            "UPDATE designs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
+            f"updated_at = ? WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
+            (delivery.token, now + self.lease_s, now, *_k(key), now),
+        )
+        if not won:
+            return None
+        row = await self.db.fetchone(f"SELECT {_RECORD_COLUMNS} FROM designs WHERE {_KEY}", _k(key))
+        assert row is not None
+        state, customization_id, requested, product_id, product_event, failed_event, n = row
+        return DesignRecord(
+            key=key,
+            state=state,
+            customization_id=customization_id,
+            product_requested=bool(requested),
+            product_id=product_id,
+            product_event=product_event.encode() if product_event else None,
+            failed_event=failed_event.encode() if failed_event else None,
+            attempts=int(n),
+        )
+
+    async def _fenced(
+        self, key: DesignKey, token: str, assignments: str, params: tuple[Any, ...]
+    ) -> None:
+        changed = await self.db.execute(
+            f"UPDATE designs SET {assignments}, updated_at = ? WHERE {_KEY} AND lease_owner = ?",
+            (*params, self.clock(), *_k(key), token),
+        )
+        if not changed:
+            raise LeaseLost(f"lease on {key} is no longer held by this delivery")
+
+    async def _step(self, key: DesignKey, step: str, code: str | None, detail: str | None) -> None:
+        await self.db.execute(
+            "INSERT INTO design_steps (shop_id, design_id, revision, step, code, detail, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*_k(key), step, code, detail, self.clock()),
+        )
+
+    async def record_customization(self, key: DesignKey, token: str, customization_id: str) -> None:
+        await self._fenced(
+            key, token, "state = 'customization_created', customization_id = ?", (customization_id,)
+        )
+        await self._step(key, "customization_created", None, customization_id)
+
+    async def record_product_requested(self, key: DesignKey, token: str) -> None:
+        await self._fenced(key, token, "product_requested = 1", ())
+        await self._step(key, "product_requested", None, None)
+
+    async def record_product(
+        self, key: DesignKey, token: str, product_id: str, product_event: bytes
+    ) -> None:
+        await self._fenced(
+            key,
+            token,
+            "state = 'product_created', product_id = ?, product_event = ?",
+            (product_id, _text(product_event)),
+        )
+        await self._step(key, "product_created", None, product_id)
+
+    async def record_error(
+        self, key: DesignKey, token: str, *, stage: str, code: str, detail: str
+    ) -> None:
+        await self._fenced(
+            key, token, "last_stage = ?, last_code = ?, last_error = ?", (stage, code, detail)
+        )
+        await self._step(key, "transient_error", code, detail)
+
+    async def record_failed(
+        self,
+        key: DesignKey,
+        token: str,
+        *,
+        state: DesignState,
+        stage: str,
+        code: str,
+        detail: str,
+        failed_event: bytes,
+    ) -> None:
+        await self._fenced(
+            key,
+            token,
+            "state = ?, last_stage = ?, last_code = ?, last_error = ?, failed_event = ?",
+            (state, stage, code, detail, _text(failed_event)),
+        )
+        await self._step(key, state, code, detail)
+
+    async def release(self, key: DesignKey, token: str) -> None:
+        await self.db.execute(
+            f"UPDATE designs SET lease_owner = NULL, lease_until = NULL WHERE {_KEY} "
+            "AND lease_owner = ?",
+            (*_k(key), token),
+        )
+
+    async def mark_published(self, key: DesignKey) -> None:
+        changed = await self.db.execute(
+            f"UPDATE designs SET state = 'published', updated_at = ? WHERE {_KEY} "
+            "AND state = 'product_created'",
+            (self.clock(), *_k(key)),
+        )
+        if changed:
+            await self._step(key, "published", None, None)
+
+    async def design(self, key: DesignKey) -> DesignRow | None:
+        row = await self.db.fetchone(f"SELECT {_ROW_COLUMNS} FROM designs WHERE {_KEY}", _k(key))
+        return _design_row(row) if row else None
+
+    async def designs(
+        self,
+        *,
+        shop_id: str | None = None,
+        state: str | None = None,
+        design_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[DesignRow]:
+        where, params = ["1 = 1"], []
+        for column, value in (("shop_id", shop_id), ("state", state), ("design_id", design_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = await self.db.fetchall(
+            f"SELECT {_ROW_COLUMNS} FROM designs WHERE {' AND '.join(where)} "
+            "ORDER BY created_at, shop_id, design_id, revision LIMIT ?",
+            (*params, limit),
+        )
+        return [_design_row(r) for r in rows]
+
+    async def steps(self, key: DesignKey) -> list[Step]:
+        rows = await self.db.fetchall(
+            f"SELECT step, at, code, detail FROM design_steps WHERE {_KEY} ORDER BY id", _k(key)
+        )
+        return [Step(step=r[0], at=r[1], code=r[2], detail=r[3]) for r in rows]
+
+    async def count_by_state(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT state, COUNT(*) FROM designs GROUP BY state")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    # --- products and their pin scopes ----------------------------------------------------
+
+    async def claim_product(
+        self, product_id: str, shop_id: str, design_id: str, token: str
+    ) -> dict[str, bytes] | None:
+        now = self.clock()
+        await self.db.execute(
+            "INSERT INTO products (product_id, shop_id, design_id, state, updated_at) "
+            "VALUES (?, ?, ?, 'pins_pending', ?) ON CONFLICT (product_id) DO NOTHING",
+            (product_id, shop_id, design_id, now),
+        )
+        won = await self.db.execute(
+            "UPDATE products SET lease_owner = ?, lease_until = ?, updated_at = ? "
+            "WHERE product_id = ? AND (lease_owner IS NULL OR lease_until < ?)",
+            (token, now + self.lease_s, now, product_id, now),
+        )
+        if not won:
+            return None
+        rows = await self.db.fetchall(
+            "SELECT rule_key, scope FROM pin_scopes WHERE product_id = ?", (product_id,)
+        )
+        return {str(r[0]): str(r[1]).encode() for r in rows}
+
+    async def record_scope(
+        self, product_id: str, token: str, rule_key: str, scope_id: str, scope: bytes
+    ) -> None:
+        held = await self.db.execute(
+            "UPDATE products SET updated_at = ? WHERE product_id = ? AND lease_owner = ?",
+            (self.clock(), product_id, token),
+        )
+        if not held:
+            raise LeaseLost(f"lease on product {product_id} is no longer held")
+        await self.db.execute(
+            "INSERT INTO pin_scopes (product_id, rule_key, scope_id, scope, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, rule_key) DO NOTHING",
+            (product_id, rule_key, scope_id, _text(scope), self.clock()),
+        )
+
+    async def finish_product(self, product_id: str, token: str, state: str | None) -> None:
+        await self.db.execute(
+            "UPDATE products SET lease_owner = NULL, lease_until = NULL, "
+            "state = COALESCE(?, state), updated_at = ? WHERE product_id = ? AND lease_owner = ?",
+            (state, self.clock(), product_id, token),
+        )
+
+    async def scopes(self, product_id: str) -> dict[str, str]:
+        rows = await self.db.fetchall(
+            "SELECT rule_key, scope_id FROM pin_scopes WHERE product_id = ?", (product_id,)
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _k(key: DesignKey) -> tuple[str, str, int]:
+    return key.shop_id, key.design_id, key.revision
+
+
+def _design_row(row: tuple[Any, ...]) -> DesignRow:
+    return DesignRow(**dict(zip(DesignRow.__struct_fields__, row, strict=True)))

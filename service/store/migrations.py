@@ -1,0 +1,101 @@
+"""Versioned schema migrations. Append a new version; never edit an applied one."""
+
+from __future__ import annotations
+
+from service.store.database import Database, Dialect
+
+_MIGRATION_LOCK = 0x6D65726368  # advisory lock key for PostgreSQL ("merch")
+
+
+def _v1(dialect: Dialect) -> list[str]:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    return [
+        """CREATE TABLE designs (
+            shop_id TEXT NOT NULL,
+            design_id TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            correlation_id TEXT,
+            customization_id TEXT,
+            product_requested INTEGER NOT NULL DEFAULT 0,
+            product_id TEXT,
+            product_event TEXT,
+            failed_event TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_stage TEXT,
+            last_code TEXT,
+            last_error TEXT,
+            lease_owner TEXT,
+            lease_until DOUBLE PRECISION,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (shop_id, design_id, revision)
+        )""",
+        "CREATE INDEX designs_state ON designs (state, updated_at)",
+        "CREATE INDEX designs_product ON designs (product_id)",
+        f"""CREATE TABLE design_steps (
+            id {serial},
+            shop_id TEXT NOT NULL,
+            design_id TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            step TEXT NOT NULL,
+            code TEXT,
+            detail TEXT,
+            at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX design_steps_design ON design_steps (shop_id, design_id, revision)",
+        """CREATE TABLE products (
+            product_id TEXT PRIMARY KEY,
+            shop_id TEXT NOT NULL,
+            design_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            lease_owner TEXT,
+            lease_until DOUBLE PRECISION,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE pin_scopes (
+            product_id TEXT NOT NULL,
+            rule_key TEXT NOT NULL,
+            scope_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (product_id, rule_key)
+        )""",
+    ]
+
+
+MIGRATIONS = [(1, _v1)]
+
+
+async def current_version(db: Database) -> int:
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    row = await db.fetchone("SELECT MAX(version) FROM schema_migrations")
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+async def migrate(db: Database) -> list[int]:
+    """Apply every migration newer than the database; return the versions applied."""
+    import time
+
+    applied: list[int] = []
+    for version, statements in MIGRATIONS:
+        if version <= await current_version(db):
+            continue
+        # The version row goes in with the schema change, in one transaction; a concurrent
+        # migrator waits (advisory lock / SQLite's writer lock), re-checks, and skips.
+        done = await db.script(
+            [
+                *statements(db.dialect),
+                f"INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, "
+                f"{time.time()})",
+            ],
+            lock_key=_MIGRATION_LOCK,
+            skip_if=f"SELECT COUNT(*) FROM schema_migrations WHERE version >= {version}",
+        )
+        if done:
+            applied.append(version)
+    return applied
