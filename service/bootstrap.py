@@ -15,6 +15,7 @@ from consumers.outcomes import Outcome
 from consumers.ports import Delivery
 from service.broker.consumer import AfterPublish, Exhausted
 from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
+from service.failpoints import Failpoints, wrap
 from service.settings import Settings
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
@@ -70,10 +71,16 @@ async def open_resources(settings: Settings) -> Resources:
 
 
 def build_consumers(
-    settings: Settings, resources: Resources, names: tuple[str, ...]
+    settings: Settings,
+    resources: Resources,
+    names: tuple[str, ...],
+    failpoints: Failpoints | None = None,
 ) -> list[BoundConsumer]:
-    ledger = resources.ledger
-    fourthwall = FourthwallClient(resources.fourthwall_http, partial(fourthwall_auth, settings))
+    ledger = wrap(resources.ledger, failpoints)
+    fourthwall = wrap(
+        FourthwallClient(resources.fourthwall_http, partial(fourthwall_auth, settings)),
+        failpoints,
+    )
     luigisbox = LuigisBoxClient(resources.luigisbox_http, partial(luigisbox_account, settings))
     busy = min(settings.retry_delays_s)
 

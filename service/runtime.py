@@ -15,6 +15,7 @@ from service.bootstrap import BoundConsumer, Resources, build_consumers, open_re
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.publisher import Publisher, open_publisher
 from service.broker.topology import declare_queues
+from service.failpoints import Failpoints, wrap
 from service.secrets import redact_url
 from service.settings import Settings
 
@@ -107,23 +108,40 @@ class Service:
         )
         server_task = asyncio.create_task(server.serve(), name="http")
         try:
-            self.connection = await self.connect(stop)
-            if self.connection is not None:
-                publisher = await open_publisher(self.connection, self.settings.http_timeout_s)
-                for bound in build_consumers(self.settings, resources, self.consumer_names):
-                    self.attached.append(await self.attach(self.connection, publisher, bound))
-                log.info(
-                    "service.started",
-                    consumers=list(self.consumer_names),
-                    http_port=self.settings.http_port,
-                )
-                await stop.wait()
+            # Start-up can hang on a broker that accepts TCP but refuses us (a missing vhost,
+            # bad credentials): SIGTERM must still stop the process, so start-up races it.
+            startup = asyncio.create_task(self._start(stop, resources), name="startup")
+            stopping = asyncio.create_task(stop.wait(), name="stop")
+            await asyncio.wait({startup, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if startup.done():
+                startup.result()
+                await stopping
+            else:
+                startup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await startup
         finally:
             await self.shutdown()
             server.should_exit = True
             await server_task
             await resources.aclose()
             log.info("service.stopped")
+
+    async def _start(self, stop: asyncio.Event, resources: Resources) -> None:
+        self.connection = await self.connect(stop)
+        if self.connection is None:
+            return
+        failpoints = Failpoints(self.settings.failpoints) if self.settings.failpoints else None
+        publisher = wrap(
+            await open_publisher(self.connection, self.settings.http_timeout_s), failpoints
+        )
+        for bound in build_consumers(self.settings, resources, self.consumer_names, failpoints):
+            self.attached.append(await self.attach(self.connection, publisher, bound))
+        log.info(
+            "service.started",
+            consumers=list(self.consumer_names),
+            http_port=self.settings.http_port,
+        )
 
     async def shutdown(self) -> None:
         """Stop taking messages, let in-flight ones finish within the grace period, close.
@@ -142,4 +160,4 @@ class Service:
                 )
         if self.connection is not None:
             with contextlib.suppress(Exception):
-                await self.connection.close()
+                await asyncio.wait_for(self.connection.close(), 10)

@@ -78,8 +78,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_timeout_s: PositiveFloat = 30.0
     shutdown_grace_s: PositiveFloat = 20.0
     max_message_bytes: PositiveInt = 256 * 1024
-    lease_s: PositiveFloat = 300.0
+    lease_s: PositiveFloat = 120.0
     migrate_on_start: bool = True
+    failpoints: str = ""  # crash tests only, see service/failpoints.py
     shops: tuple[ShopConfig, ...] = ()
     pins: PinRules = PinRules()
 

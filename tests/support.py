@@ -195,13 +195,22 @@ class EventWatcher:
 
 @contextlib.asynccontextmanager
 async def watching(
-    url: str, keys: tuple[str, ...] = ("product.created", "pins.created", "product.failed")
+    url: str,
+    keys: tuple[str, ...] = ("product.created", "pins.created", "product.failed"),
+    durable_queue: str | None = None,
 ) -> AsyncIterator[EventWatcher]:
+    """Collect events as they appear. With ``durable_queue``, a durable queue and a robust
+    connection, so the watcher survives a broker restart without missing an event."""
     watcher = EventWatcher()
-    connection = await aio_pika.connect(url)
+    connection = await (aio_pika.connect_robust(url) if durable_queue else aio_pika.connect(url))
     channel = await connection.channel()
     exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    if durable_queue:
+        queue = await channel.declare_queue(
+            durable_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+    else:
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
     for key in keys:
         await queue.bind(exchange, key)
 
@@ -283,3 +292,41 @@ async def running_service(
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.asynccontextmanager
+async def throwaway_postgres() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards (POSTGRES_TEST_URL names the
+    server; a container is started where none answers and a Docker engine exists)."""
+    import asyncpg
+
+    base = os.environ.get("POSTGRES_TEST_URL") or DEFAULT_POSTGRES_URL
+    container = None
+    try:
+        admin = await asyncpg.connect(base, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        try:
+            from testcontainers.postgres import PostgresContainer
+
+            container = PostgresContainer("postgres:16-alpine", driver=None)
+            container.start()
+            base = container.get_connection_url()
+            admin = await asyncpg.connect(base, timeout=30)
+        except Exception as fallback:
+            raise RuntimeError(
+                f"no PostgreSQL answers at {base} ({exc}) and no container could start "
+                f"({fallback}); start one or set POSTGRES_TEST_URL"
+            ) from fallback
+    name = f"merch_test_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(base)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        if container is not None:
+            container.stop()
