@@ -76,7 +76,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: PositiveInt = 5
     retry_delays_s: tuple[PositiveFloat, ...] = (5.0, 30.0, 120.0, 600.0)
     http_timeout_s: PositiveFloat = 30.0
-    shutdown_grace_s: PositiveFloat = 20.0
+    # Longer than one upstream call, so SIGTERM rarely cuts a call off mid-flight.
+    shutdown_grace_s: PositiveFloat = 40.0
     max_message_bytes: PositiveInt = 256 * 1024
     lease_s: PositiveFloat = 120.0
     migrate_on_start: bool = True

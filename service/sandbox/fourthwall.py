@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -27,18 +28,18 @@ class Limiter:
     """Sliding windows per shop, as strict as the documented limits read: no interval of
     ``window`` seconds holds more than ``limit`` accepted calls."""
 
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit = limit
-        self.window_s = window_s
+    def __init__(self, limits: Callable[[], tuple[int, float]]) -> None:
+        self._limits = limits  # read on every call, so a test can change them while running
         self._calls: dict[str, deque[float]] = {}
 
     def admit(self, shop_id: str, now: float) -> float | None:
         """Record a call and return None, or return the seconds until a slot frees."""
+        limit, window_s = self._limits()
         calls = self._calls.setdefault(shop_id, deque())
-        while calls and calls[0] <= now - self.window_s:
+        while calls and calls[0] <= now - window_s:
             calls.popleft()
-        if len(calls) >= self.limit:
-            return calls[0] + self.window_s - now
+        if len(calls) >= limit:
+            return calls[0] + window_s - now
         calls.append(now)
         return None
 
@@ -46,8 +47,8 @@ class Limiter:
 class FourthwallSandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.heavy = Limiter(config.heavy_calls, config.heavy_window_s)
-        self.general = Limiter(config.calls, config.window_s)
+        self.heavy = Limiter(lambda: (config.heavy_calls, config.heavy_window_s))
+        self.general = Limiter(lambda: (config.calls, config.window_s))
         self.customizations: dict[str, dict[str, Any]] = {}
         self.products: dict[str, dict[str, Any]] = {}
 
