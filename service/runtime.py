@@ -79,13 +79,16 @@ class Service:
     ) -> Attached:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.settings.prefetch)
-        queue = await declare_queues(channel, bound.names, self.settings.retry_delays_s)
+        policy = RetryPolicy(
+            self.settings.max_attempts, self.settings.retry_delays_s, self.settings.retry_jitter
+        )
+        queue = await declare_queues(channel, bound.names, policy.queue_delays())
         consumer = Consumer(
             names=bound.names,
             handle=bound.handle,
             exhausted=bound.exhausted,
             publisher=publisher,
-            policy=RetryPolicy(self.settings.max_attempts, self.settings.retry_delays_s),
+            policy=policy,
             max_message_bytes=self.settings.max_message_bytes,
             after_publish=bound.after_publish,
         )

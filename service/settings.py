@@ -75,6 +75,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     prefetch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
     max_attempts: PositiveInt = 5
     retry_delays_s: tuple[PositiveFloat, ...] = (5.0, 30.0, 120.0, 600.0)
+    retry_jitter: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.2
     http_timeout_s: PositiveFloat = 30.0
     # Longer than one upstream call, so SIGTERM rarely cuts a call off mid-flight.
     shutdown_grace_s: PositiveFloat = 40.0

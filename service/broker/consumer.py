@@ -8,6 +8,7 @@ that path fails, the message stays unacked and the broker redelivers it.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -43,19 +44,36 @@ AfterPublish = Callable[[Any], Awaitable[None]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Backoff over broker-side delay queues. Each delay ``d`` has three queues, ``d`` and
+    ``d * (1 ± jitter)``; a retry picks one at random, so retries that failed together do not
+    come back together (a queue's TTL is fixed: jitter has to be a choice of queue)."""
+
     max_attempts: int
     delays_s: tuple[float, ...]
+    jitter: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def variants(self, delay: float) -> tuple[float, ...]:
+        if not self.jitter:
+            return (delay,)
+        return tuple(sorted({round(delay * f, 3) for f in (1 - self.jitter, 1, 1 + self.jitter)}))
+
+    def queue_delays(self) -> tuple[float, ...]:
+        """Every delay queue the topology needs."""
+        return tuple(sorted({v for d in self.delays_s for v in self.variants(d)}))
 
     def delay_for(self, attempt: int, retry_after_s: float | None) -> float:
-        """The delay tier after failed attempt ``attempt`` (1-based), at least ``Retry-After``."""
-        delay = self.delays_s[min(attempt - 1, len(self.delays_s) - 1)]
+        """The delay after failed attempt ``attempt`` (1-based), at least ``Retry-After``."""
+        base = self.delays_s[min(attempt - 1, len(self.delays_s) - 1)]
+        delay = self.rng.choice(self.variants(base))
         if retry_after_s is not None and retry_after_s > delay:
             delay = self.tier_at_least(retry_after_s)
         return delay
 
     def tier_at_least(self, seconds: float) -> float:
-        longer = [d for d in self.delays_s if d >= seconds]
-        return min(longer) if longer else max(self.delays_s)
+        delays = self.queue_delays()
+        longer = [d for d in delays if d >= seconds]
+        return min(longer) if longer else max(delays)
 
 
 def _now() -> str:

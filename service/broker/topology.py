@@ -40,7 +40,7 @@ class QueueNames:
 
 
 def _tier_name(delay_s: float) -> str:
-    return f"{int(delay_s)}s" if float(delay_s).is_integer() else f"{int(delay_s * 1000)}ms"
+    return f"{int(delay_s)}s" if float(delay_s).is_integer() else f"{round(delay_s * 1000)}ms"
 
 
 DESIGN_APPROVED_QUEUE = QueueNames(

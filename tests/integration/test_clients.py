@@ -1,0 +1,148 @@
+"""The upstream clients against the sandbox over loopback HTTP: auth, typed errors, HMAC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from consumers.ports import MissingCredentials, UpstreamError
+from contracts.fourthwall import (
+    CreateCustomizationProductRequestV1,
+    CreateCustomizationRequestV1,
+    ProductDesignRegionV1,
+)
+from contracts.luigisbox import CONTENT_TYPE, PinDefinition, ScopeRequest, scope_path
+from service.sandbox.config import ShopAccount
+from service.secrets import Secret
+from service.upstreams import luigisbox_auth
+from service.upstreams.credentials import FourthwallAuth, LuigisBoxAccount
+from service.upstreams.fourthwall import FourthwallClient
+from service.upstreams.http import new_http_client
+from service.upstreams.luigisbox import LuigisBoxClient
+from tests.support import running_sandbox, sandbox_config
+
+pytestmark = pytest.mark.integration
+
+SKETCH = CreateCustomizationRequestV1(
+    product_template_id="pro_tee", regions=[ProductDesignRegionV1(region="front", image_id="img_1")]
+)
+SCOPE = ScopeRequest(
+    model="basket",
+    target_type="all",
+    pin_definitions=[PinDefinition(position=1, pin_type="item", pin_identity="p")],
+)
+
+
+def fourthwall(url: str, auth: FourthwallAuth | None) -> FourthwallClient:
+    return FourthwallClient(new_http_client(url, 5), lambda shop: auth)
+
+
+async def test_basic_auth_and_bearer_token_both_work() -> None:
+    config = sandbox_config(1)
+    config.shops.append(ShopAccount(shop_id="token-shop", token="tok-123"))
+    async with running_sandbox(config) as sandbox:
+        basic = fourthwall(sandbox.url, FourthwallAuth("user-1", Secret("fw-password-1"), None))
+        sketch = await basic.create_customization("shop-1", SKETCH)
+        product = await basic.create_product(
+            "shop-1",
+            CreateCustomizationProductRequestV1(
+                customization_id=sketch.customization_id, name="Tee"
+            ),
+        )
+        assert product.product_id and product.customization_id == sketch.customization_id
+        bearer = fourthwall(sandbox.url, FourthwallAuth(None, None, Secret("tok-123")))
+        assert (await bearer.create_customization("token-shop", SKETCH)).customization_id
+
+
+async def test_fourthwall_errors_carry_the_documented_code() -> None:
+    async with running_sandbox(sandbox_config(1, heavy_calls=3)) as sandbox:
+        client = fourthwall(sandbox.url, FourthwallAuth("user-1", Secret("fw-password-1"), None))
+        bad_region = CreateCustomizationRequestV1(
+            product_template_id="pro_tee",
+            regions=[ProductDesignRegionV1(region="sleeve", image_id="img_1")],
+        )
+        with pytest.raises(UpstreamError) as invalid:
+            await client.create_customization("shop-1", bad_region)
+        assert (invalid.value.status, invalid.value.code, invalid.value.retryable) == (
+            400,
+            "DESIGN_PIPELINE_INVALID_REGIONS",
+            False,
+        )
+        assert "validRegions" in invalid.value.detail
+        with pytest.raises(UpstreamError) as unknown:
+            await client.create_customization(
+                "shop-1", CreateCustomizationRequestV1(product_template_id="pro_nope")
+            )
+        assert unknown.value.code == "PRODUCT_CATALOG_PRODUCT_ID_NOT_FOUND"
+        with pytest.raises(UpstreamError) as limited:
+            await client.create_customization("shop-1", SKETCH)
+            await client.create_customization("shop-1", SKETCH)
+        assert (limited.value.status, limited.value.code, limited.value.retryable) == (
+            429,
+            "OPEN_API_TOO_MANY_REQUESTS",
+            True,
+        )
+        assert limited.value.retry_after_s is not None and limited.value.retry_after_s > 0
+        wrong = fourthwall(sandbox.url, FourthwallAuth("user-1", Secret("nope"), None))
+        with pytest.raises(UpstreamError) as denied:
+            await wrong.create_customization("shop-1", SKETCH)
+        assert (denied.value.status, denied.value.retryable) == (401, False)
+        with pytest.raises(MissingCredentials):
+            await fourthwall(sandbox.url, None).create_customization("shop-1", SKETCH)
+
+
+async def test_unreachable_upstream_is_a_retryable_connection_error() -> None:
+    client = fourthwall("http://127.0.0.1:9", FourthwallAuth(None, None, Secret("t")))
+    with pytest.raises(UpstreamError) as caught:
+        await client.create_customization("shop-1", SKETCH)
+    assert (caught.value.status, caught.value.code, caught.value.retryable) == (
+        None,
+        "CONNECTION_ERROR",
+        True,
+    )
+
+
+def luigisbox(
+    url: str, key: str, tracker: str = "0001-5678", date: str | None = None
+) -> LuigisBoxClient:
+    account = LuigisBoxAccount(tracker, Secret(key))
+    if date is None:
+        return LuigisBoxClient(new_http_client(url, 5), lambda shop: account)
+    return LuigisBoxClient(new_http_client(url, 5), lambda shop: account, date=lambda: date)
+
+
+async def test_luigisbox_hmac_is_accepted_and_every_bad_signature_refused() -> None:
+    async with running_sandbox(sandbox_config(1)) as sandbox:
+        created = await luigisbox(sandbox.url, "lb-key-1").create_scope("shop-1", SCOPE)
+        assert created.id and created.target_type == "all"
+        stale = luigisbox_auth.http_date(datetime.now(UTC) - timedelta(minutes=20))
+        for client, status in (
+            (luigisbox(sandbox.url, "wrong-key"), 401),
+            (luigisbox(sandbox.url, "lb-key-1", date=stale), 401),
+            (luigisbox(sandbox.url, "lb-key-1", tracker="9999-9999"), 404),
+        ):
+            with pytest.raises(UpstreamError) as caught:
+                await client.create_scope("shop-1", SCOPE)
+            assert (caught.value.status, caught.value.retryable) == (status, False)
+
+
+async def test_invalid_pin_definition_is_422_with_exception_details() -> None:
+    async with running_sandbox(sandbox_config(1)) as sandbox:
+        path = scope_path("0001-5678")
+        date = luigisbox_auth.now_http_date()
+        sig = luigisbox_auth.signature("lb-key-1", "POST", CONTENT_TYPE, date, path)
+        async with httpx.AsyncClient(base_url=sandbox.url) as http:
+            response = await http.post(
+                path,
+                content=b'{"model":"basket","target_type":"all",'
+                b'"pin_definitions":[{"pin_type":"item"}]}',
+                headers={
+                    "Content-Type": CONTENT_TYPE,
+                    "Date": date,
+                    "Authorization": f"ApiAuth 0001-5678:{sig}",
+                },
+            )
+        assert response.status_code == 422
+        assert "position" in response.json()["exception_details"]["pin_definitions"][0]
