@@ -69,9 +69,13 @@ MIGRATIONS = [(1, _v1)]
 
 
 async def current_version(db: Database) -> int:
-    await db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    # Under the migration lock: PostgreSQL can fail two concurrent CREATE TABLE IF NOT EXISTS.
+    await db.script(
+        [
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        ],
+        lock_key=_MIGRATION_LOCK,
     )
     row = await db.fetchone("SELECT MAX(version) FROM schema_migrations")
     return int(row[0]) if row and row[0] is not None else 0
