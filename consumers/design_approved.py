@@ -22,6 +22,7 @@ from consumers.ports import (
     Fourthwall,
     LeaseLost,
     MissingCredentials,
+    Quota,
     UpstreamError,
 )
 from contracts.events import (
@@ -46,6 +47,7 @@ _encoder = msgspec.json.Encoder()
 class Ports:
     fourthwall: Fourthwall
     ledger: DesignLedger
+    quota: Quota
     clock: Clock
     busy_delay_s: float = 5.0
 
@@ -169,8 +171,13 @@ async def _advance(
         )
 
     key, token = record.key, delivery.token
+    ticket = delivery.quota_ticket
     customization_id = record.customization_id or design.customization_id
     if customization_id is None:
+        slot = await ports.quota.take(design.shop_id, ticket)
+        if not slot.granted:
+            return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
+        ticket = None  # spent on this call; the product call needs a slot of its own
         try:
             sketch = await ports.fourthwall.create_customization(
                 design.shop_id, customization_request(design)
@@ -182,6 +189,9 @@ async def _advance(
     elif record.customization_id is None:
         await ports.ledger.record_customization(key, token, customization_id)
 
+    slot = await ports.quota.take(design.shop_id, ticket)
+    if not slot.granted:
+        return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
     asked_before = record.product_requested
     if not asked_before:
         await ports.ledger.record_product_requested(key, token)
@@ -242,6 +252,11 @@ async def _on_error(
             detail=str(exc),
             retryable=False,
         )
+    if exc.throttled:
+        # Someone else spent the shop's quota: push its next slot back for every replica and
+        # come back then. Not a failed attempt.
+        wait = await ports.quota.throttled(design.shop_id, exc.retry_after_s)
+        return Defer(reason="throttled", delay_s=wait)
     if not exc.retryable:
         return await _fail(
             design,

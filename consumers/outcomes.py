@@ -53,6 +53,7 @@ class Reject(msgspec.Struct, frozen=True, kw_only=True):
 class Defer(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     delay_s: float
+    quota_ticket: str | None = None  # the planned slot to present when the message is back
 
 
 Outcome = Done | Retry | Reject | Defer

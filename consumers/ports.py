@@ -39,6 +39,11 @@ class UpstreamError(Exception):
         self.retryable = retryable
         self.retry_after_s = retry_after_s
 
+    @property
+    def throttled(self) -> bool:
+        """A rate limit answer (429): wait and try again, it is not a failed attempt."""
+        return self.status == 429
+
 
 class MissingCredentials(Exception):
     """No credentials are configured for the shop (neither in CONFIG_FILE nor the environment)."""
@@ -105,6 +110,7 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     final: bool  # no attempt follows this one: a transient failure now is final
     token: str
     event_id: str
+    quota_ticket: str | None = None  # a planned quota slot this message waited for
 
 
 class DesignLedger(Protocol):
@@ -159,4 +165,22 @@ class ProductLedger(Protocol):
 
     async def finish_product(self, product_id: str, token: str, state: str | None) -> None:
         """Release the lease; with ``state``, record where the product ended."""
+        ...
+
+
+class Slot(msgspec.Struct, frozen=True, kw_only=True):
+    """The quota's answer: go now, or come back in ``wait_s`` with ``ticket``."""
+
+    granted: bool
+    wait_s: float = 0.0
+    ticket: str | None = None
+
+
+class Quota(Protocol):
+    """The shop's Fourthwall heavy-call quota, shared by every replica."""
+
+    async def take(self, shop_id: str, ticket: str | None) -> Slot: ...
+
+    async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
+        """Fourthwall answered 429 anyway: push the shop's next slot back; returns the wait."""
         ...

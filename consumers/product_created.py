@@ -103,6 +103,8 @@ async def _pin(
         except MissingCredentials as exc:
             return _reject(product, "MISSING_CREDENTIALS", str(exc), delivery, retryable=False)
         except UpstreamError as exc:
+            if exc.throttled:  # rate limited: wait as told, not a failed attempt
+                return Defer(reason="throttled", delay_s=exc.retry_after_s or ports.busy_delay_s)
             if not exc.retryable or delivery.final:
                 return _reject(product, exc.code, exc.detail, delivery, retryable=exc.retryable)
             return Retry(

@@ -16,6 +16,8 @@ from consumers.ports import Delivery
 from service.broker.consumer import AfterPublish, Exhausted
 from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
 from service.failpoints import Failpoints, wrap
+from service.quota.limits import limits_for
+from service.quota.store import QuotaStore, Unlimited
 from service.settings import Settings
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
@@ -46,6 +48,7 @@ class Resources:
     luigisbox_http: httpx.AsyncClient
     db: Database
     ledger: Ledger
+    quota: QuotaStore | Unlimited
 
     async def aclose(self) -> None:
         await self.fourthwall_http.aclose()
@@ -62,11 +65,17 @@ async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
 
 async def open_resources(settings: Settings) -> Resources:
     db, ledger = await open_ledger(settings)
+    quota: QuotaStore | Unlimited = (
+        QuotaStore(db, partial(limits_for, settings), max_hold_s=settings.quota_max_hold_s)
+        if settings.quota_enabled
+        else Unlimited()
+    )
     return Resources(
         fourthwall_http=new_http_client(settings.fourthwall_api_url, settings.http_timeout_s),
         luigisbox_http=new_http_client(settings.luigisbox_api_url, settings.http_timeout_s),
         db=db,
         ledger=ledger,
+        quota=quota,
     )
 
 
@@ -93,7 +102,11 @@ def build_consumers(
             partial(
                 design_approved.handle,
                 ports=design_approved.Ports(
-                    fourthwall=fourthwall, ledger=ledger, clock=utc_now, busy_delay_s=busy
+                    fourthwall=fourthwall,
+                    ledger=ledger,
+                    quota=resources.quota,
+                    clock=utc_now,
+                    busy_delay_s=busy,
                 ),
             ),
             design_approved.exhausted,

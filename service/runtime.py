@@ -80,7 +80,10 @@ class Service:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.settings.prefetch)
         policy = RetryPolicy(
-            self.settings.max_attempts, self.settings.retry_delays_s, self.settings.retry_jitter
+            self.settings.max_attempts,
+            self.settings.retry_delays_s,
+            self.settings.retry_jitter,
+            defer_s=self.settings.defer_delays_s,
         )
         queue = await declare_queues(channel, bound.names, policy.queue_delays())
         consumer = Consumer(

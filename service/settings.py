@@ -42,6 +42,10 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     luigisbox_tracker_id: str | None = None
     luigisbox_private_key: Secret | None = None
     item_identity_template: str | None = None
+    fourthwall_heavy_calls: PositiveInt | None = None
+    fourthwall_heavy_window_s: PositiveFloat | None = None
+    fourthwall_calls: PositiveInt | None = None
+    fourthwall_window_s: PositiveFloat | None = None
 
     def __post_init__(self) -> None:
         basic = self.fourthwall_username is not None or self.fourthwall_password is not None
@@ -81,6 +85,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace_s: PositiveFloat = 40.0
     max_message_bytes: PositiveInt = 256 * 1024
     lease_s: PositiveFloat = 120.0
+    # Fourthwall's per-shop limits (seeds 000/001); CONFIG_FILE [[shops]] may override them.
+    fourthwall_heavy_calls: PositiveInt = 5
+    fourthwall_heavy_window_s: PositiveFloat = 60.0
+    fourthwall_calls: PositiveInt = 100
+    fourthwall_window_s: PositiveFloat = 10.0
+    quota_enabled: bool = True
+    quota_margin: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.02
+    quota_max_hold_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    defer_delays_s: tuple[PositiveFloat, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
     migrate_on_start: bool = True
     failpoints: str = ""  # crash tests only, see service/failpoints.py
     shops: tuple[ShopConfig, ...] = ()
@@ -98,7 +111,7 @@ _PIN_ENV = {
     "PIN_WINDOW_DAYS": "all_window_days",
     "ITEM_IDENTITY_TEMPLATE": "item_identity_template",
 }
-_LIST_KEYS = {"retry_delays_s", "tags"}
+_LIST_KEYS = {"retry_delays_s", "defer_delays_s", "tags"}
 
 
 def _split(value: str) -> list[str]:

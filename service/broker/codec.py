@@ -20,6 +20,7 @@ from contracts.errors import ContractError
 
 ATTEMPT_HEADER = "x-merch-attempt"
 DEFERRALS_HEADER = "x-merch-deferrals"
+QUOTA_TICKET_HEADER = "x-merch-quota-ticket"
 
 
 def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
@@ -64,6 +65,13 @@ def deferrals_of(message: AbstractMessage) -> int:
     return max(0, _int_header(message, DEFERRALS_HEADER, 0))
 
 
+def quota_ticket_of(message: AbstractMessage) -> str | None:
+    value = (message.headers or {}).get(QUOTA_TICKET_HEADER)
+    if isinstance(value, bytes | bytearray):
+        value = value.decode(errors="replace")
+    return value if isinstance(value, str) and value else None
+
+
 def event_message(event: CloudEvent) -> aio_pika.Message:
     headers: dict[str, Any] = {}
     if event.traceparent:
@@ -82,8 +90,9 @@ def event_message(event: CloudEvent) -> aio_pika.Message:
 
 
 def copy_message(message: AbstractMessage, headers: dict[str, Any]) -> aio_pika.Message:
-    """The same bytes and properties, with ``headers`` merged in (for retries and dead letters)."""
-    merged = {**(message.headers or {}), **headers}
+    """The same bytes and properties, with ``headers`` merged in (for retries and dead letters);
+    a header set to None is removed."""
+    merged = {k: v for k, v in {**(message.headers or {}), **headers}.items() if v is not None}
     return aio_pika.Message(
         message.body,
         headers=merged,

@@ -27,10 +27,12 @@ from contracts.events import EventData, decode_data, event_type_of, make_event
 from service.broker.codec import (
     ATTEMPT_HEADER,
     DEFERRALS_HEADER,
+    QUOTA_TICKET_HEADER,
     attempt_of,
     copy_message,
     decode_message,
     deferrals_of,
+    quota_ticket_of,
 )
 from service.broker.publisher import Publisher
 from service.broker.topology import QueueNames
@@ -52,6 +54,9 @@ class RetryPolicy:
     delays_s: tuple[float, ...]
     jitter: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
+    # Deferral ladder: a deferred message takes the longest step that does not overshoot its
+    # wait, and comes back early rather than late (it is deferred again for the remainder).
+    defer_s: tuple[float, ...] = ()
 
     def variants(self, delay: float) -> tuple[float, ...]:
         if not self.jitter:
@@ -60,7 +65,13 @@ class RetryPolicy:
 
     def queue_delays(self) -> tuple[float, ...]:
         """Every delay queue the topology needs."""
-        return tuple(sorted({v for d in self.delays_s for v in self.variants(d)}))
+        retries = {v for d in self.delays_s for v in self.variants(d)}
+        return tuple(sorted(retries | set(self.defer_s)))
+
+    def defer_delay(self, wait_s: float) -> float:
+        ladder = sorted(self.defer_s) or sorted(self.queue_delays())
+        shorter = [d for d in ladder if d <= wait_s]
+        return max(shorter) if shorter else ladder[0]
 
     def delay_for(self, attempt: int, retry_after_s: float | None) -> float:
         """The delay after failed attempt ``attempt`` (1-based), at least ``Retry-After``."""
@@ -149,6 +160,7 @@ class Consumer:
             final=attempt >= self.policy.max_attempts,
             token=uuid.uuid4().hex,
             event_id=event.id,
+            quota_ticket=quota_ticket_of(message),
         )
         try:
             outcome = await self.handle(data, delivery)
@@ -175,13 +187,22 @@ class Consumer:
             return "done"
         if isinstance(outcome, Defer):
             # Not a failure: the attempt count stays, only the deferral count grows.
-            delay = self.policy.tier_at_least(outcome.delay_s)
-            headers = {DEFERRALS_HEADER: deferrals_of(message) + 1, ATTEMPT_HEADER: attempt}
+            delay = self.policy.defer_delay(outcome.delay_s)
+            headers: dict[str, Any] = {
+                DEFERRALS_HEADER: deferrals_of(message) + 1,
+                ATTEMPT_HEADER: attempt,
+                QUOTA_TICKET_HEADER: outcome.quota_ticket,
+            }
             await self.publisher.send_to_queue(
                 self.names.retry(delay), copy_message(message, headers)
             )
             await message.ack()
-            log.info("message.deferred", reason=outcome.reason, delay_s=delay)
+            log.info(
+                "message.deferred",
+                reason=outcome.reason,
+                delay_s=delay,
+                wait_s=round(outcome.delay_s, 3),
+            )
             return "deferred"
         if isinstance(outcome, Reject):
             await self._publish(event, outcome.events)

@@ -8,9 +8,11 @@ statement runs on its own (autocommit); atomicity comes from single conditional 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -18,8 +20,19 @@ Row = tuple[Any, ...]
 Dialect = Literal["sqlite", "postgresql"]
 
 
+class Transaction(Protocol):
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+
 class Database(Protocol):
     dialect: Dialect
+
+    def transaction(self, lock: str | None = None) -> AbstractAsyncContextManager[Transaction]:
+        """One transaction; with ``lock``, serialised with every other holder of that name
+        (across processes on PostgreSQL; SQLite has one writer anyway)."""
+        ...
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
@@ -87,6 +100,35 @@ class SQLiteDatabase:
     async def close(self) -> None:
         await self._run(self._conn.close)
 
+    @contextlib.asynccontextmanager
+    async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
+        async with self._lock:
+            conn = self._conn
+            await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteTransaction(conn)
+            except BaseException:
+                await asyncio.to_thread(conn.execute, "ROLLBACK")
+                raise
+            await asyncio.to_thread(conn.execute, "COMMIT")
+
+
+class _SQLiteTransaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int((await asyncio.to_thread(self._conn.execute, sql, tuple(params))).rowcount)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cursor = await asyncio.to_thread(self._conn.execute, sql, tuple(params))
+        row = cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = await asyncio.to_thread(self._conn.execute, sql, tuple(params))
+        return [tuple(r) for r in cursor.fetchall()]
+
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -136,6 +178,29 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if lock is not None:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
+            yield _PostgresTransaction(conn)
+
+
+class _PostgresTransaction:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        tail = str(await self._conn.execute(_numbered(sql), *params)).rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row = await self._conn.fetchrow(_numbered(sql), *params)
+        return tuple(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return [tuple(r) for r in await self._conn.fetch(_numbered(sql), *params)]
 
 
 async def open_database(url: str) -> Database:

@@ -65,7 +65,26 @@ def _v1(dialect: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = [(1, _v1)]
+def _v2(dialect: Dialect) -> list[str]:
+    """The shared per-shop Fourthwall quota: calls made and slots planned, per shop."""
+    return [
+        """CREATE TABLE quota_shops (
+            shop_id TEXT PRIMARY KEY,
+            not_before DOUBLE PRECISION NOT NULL DEFAULT 0,
+            throttled INTEGER NOT NULL DEFAULT 0,
+            deferred INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE quota_slots (
+            ticket TEXT PRIMARY KEY,
+            shop_id TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            used INTEGER NOT NULL
+        )""",
+        "CREATE INDEX quota_slots_shop ON quota_slots (shop_id, at)",
+    ]
+
+
+MIGRATIONS = [(1, _v1), (2, _v2)]
 
 
 async def current_version(db: Database) -> int:

@@ -57,6 +57,7 @@ async def test_kills_at_every_step_lose_nothing_and_duplicate_nothing(
         RETRY_DELAYS_S="0.2,0.5,1",
         MAX_ATTEMPTS="20",
         PREFETCH="1",
+        FOURTHWALL_HEAVY_CALLS="100000",  # the quota is tested elsewhere
     )
     env = {role: {**base, "HTTP_PORT": str(free_port())} for role in ROLES}
     designs = [

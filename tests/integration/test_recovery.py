@@ -39,7 +39,13 @@ async def test_flaky_upstreams_complete_every_design_once(
     sandbox.config.heavy_calls = sandbox.config.calls = 100_000
     await sandbox.set_faults(error_rate_5xx=0.2, rate_429=0.05, seed=7)
     settings = load_settings(
-        {**service_env, "MAX_ATTEMPTS": "12", "RETRY_DELAYS_S": "0.05,0.1,0.2"}
+        {
+            **service_env,
+            "MAX_ATTEMPTS": "12",
+            "RETRY_DELAYS_S": "0.05,0.1,0.2",
+            # injected 429s are "someone else spent the quota": waits, not failures
+            "FOURTHWALL_HEAVY_CALLS": "100000",
+        }
     )
     designs = [sample_design(f"shop-{n % 3 + 1}", n, "flaky") for n in range(15)]
     async with watching(amqp_url) as watcher, running_service(settings) as service:

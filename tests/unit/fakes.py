@@ -12,6 +12,7 @@ from consumers.ports import (
     DesignRecord,
     DesignState,
     LeaseLost,
+    Slot,
     UpstreamError,
 )
 from contracts.fourthwall import (
@@ -163,5 +164,30 @@ class FakeLedger:
                 self.product_states[product_id] = state
 
 
-def delivery(attempt: int = 1, final: bool = False, token: str = "t-1") -> Delivery:
-    return Delivery(attempt=attempt, final=final, token=token, event_id="e-1")
+def delivery(
+    attempt: int = 1, final: bool = False, token: str = "t-1", ticket: str | None = None
+) -> Delivery:
+    return Delivery(attempt=attempt, final=final, token=token, event_id="e-1", quota_ticket=ticket)
+
+
+@dataclass
+class FakeQuota:
+    """Grants ``free`` slots, then plans one ticket per waiting delivery."""
+
+    free: int = 1_000
+    wait_s: float = 12.0
+    taken: list[str | None] = field(default_factory=list)
+    throttles: list[float | None] = field(default_factory=list)
+
+    async def take(self, shop_id: str, ticket: str | None) -> Slot:
+        self.taken.append(ticket)
+        if ticket == "due":  # the planned slot has come: it is this delivery's own
+            return Slot(granted=True)
+        if self.free > 0:
+            self.free -= 1
+            return Slot(granted=True)
+        return Slot(granted=False, wait_s=self.wait_s, ticket=ticket or "planned")
+
+    async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
+        self.throttles.append(retry_after_s)
+        return retry_after_s or 60.0

@@ -19,7 +19,7 @@ from consumers import design_approved
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.topology import DESIGN_APPROVED_QUEUE
 from service.samples import design_event, sample_design
-from tests.unit.fakes import FakeFourthwall, FakeLedger
+from tests.unit.fakes import FakeFourthwall, FakeLedger, FakeQuota
 
 VALID = msgspec.json.decode(msgspec.json.encode(design_event(sample_design("shop-1", 0, "fz"))))
 
@@ -147,6 +147,7 @@ def test_every_generated_message_is_settled_exactly_once(
             ports=design_approved.Ports(
                 fourthwall=FakeFourthwall(),
                 ledger=FakeLedger(),
+                quota=FakeQuota(),
                 clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
             ),
         ),

@@ -20,7 +20,14 @@ from contracts.events import (
     ProductSpec,
     Recommendations,
 )
-from tests.unit.fakes import FakeFourthwall, FakeLedger, FakeLuigisBox, delivery, upstream_error
+from tests.unit.fakes import (
+    FakeFourthwall,
+    FakeLedger,
+    FakeLuigisBox,
+    FakeQuota,
+    delivery,
+    upstream_error,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 KEY = DesignKey("shop-1", "d-1", 1)
@@ -39,9 +46,14 @@ def design(**overrides: object) -> DesignApprovedV1:
     return DesignApprovedV1(**fields)  # type: ignore[arg-type]
 
 
-def ports(fourthwall: FakeFourthwall, ledger: FakeLedger | None = None) -> design_approved.Ports:
+def ports(
+    fourthwall: FakeFourthwall, ledger: FakeLedger | None = None, quota: FakeQuota | None = None
+) -> design_approved.Ports:
     return design_approved.Ports(
-        fourthwall=fourthwall, ledger=ledger or FakeLedger(), clock=lambda: NOW
+        fourthwall=fourthwall,
+        ledger=ledger or FakeLedger(),
+        quota=quota or FakeQuota(),
+        clock=lambda: NOW,
     )
 
 
@@ -252,3 +264,64 @@ async def test_luigisbox_422_is_permanent_and_keeps_details() -> None:
     failed = outcome.events[0].data
     assert isinstance(failed, ProductFailedV1)
     assert failed.stage == "pins" and "position" in failed.detail
+
+
+async def test_no_free_slot_defers_with_a_ticket_and_the_ticket_is_presented_later() -> None:
+    fourthwall, ledger, quota = FakeFourthwall(), FakeLedger(), FakeQuota(free=0, wait_s=12.0)
+    outcome = await design_approved.handle(
+        design(), delivery(), ports=ports(fourthwall, ledger, quota)
+    )
+    assert outcome == Defer(reason="quota", delay_s=12.0, quota_ticket="planned")
+    assert fourthwall.customizations == []
+    # back at its slot: the ticket buys the customization call; the product call needs its own
+    quota.free = 1
+    done = await design_approved.handle(
+        design(), delivery(token="t-2", ticket="due"), ports=ports(fourthwall, ledger, quota)
+    )
+    assert isinstance(done, Done)
+    assert quota.taken == [None, "due", None]
+
+
+async def test_a_design_with_a_customization_spends_one_slot() -> None:
+    quota = FakeQuota()
+    await design_approved.handle(
+        design(customization_id="cst_given", regions=[]),
+        delivery(),
+        ports=ports(FakeFourthwall(), quota=quota),
+    )
+    assert quota.taken == [None]
+
+
+async def test_429_pushes_the_shop_back_and_is_not_a_failed_attempt() -> None:
+    throttled = UpstreamError(
+        api="fourthwall",
+        status=429,
+        code="OPEN_API_TOO_MANY_REQUESTS",
+        detail="",
+        retryable=True,
+        retry_after_s=17.0,
+    )
+    quota, ledger = FakeQuota(), FakeLedger()
+    outcome = await design_approved.handle(
+        design(),
+        delivery(final=True),
+        ports=ports(FakeFourthwall(fail_customization=throttled), ledger, quota),
+    )
+    assert outcome == Defer(reason="throttled", delay_s=17.0)
+    assert quota.throttles == [17.0]
+    assert ledger.records[KEY].state == "received"  # nothing failed
+
+
+async def test_luigisbox_429_waits_as_told() -> None:
+    error = UpstreamError(
+        api="luigisbox",
+        status=429,
+        code="LUIGISBOX_HTTP_429",
+        detail="",
+        retryable=True,
+        retry_after_s=9.0,
+    )
+    outcome = await product_created.handle(
+        product([]), delivery(), ports=pin_ports(FakeLuigisBox(fail=error))
+    )
+    assert outcome == Defer(reason="throttled", delay_s=9.0)

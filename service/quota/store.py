@@ -1,0 +1,183 @@
+"""The shared quota store: per shop, the calls made and the slots planned, in the ledger's
+database, so every replica sees the same state.
+
+``take`` answers "may this delivery call Fourthwall now?". The truth is the log of calls made:
+a call is granted only if the windows of calls made stay within the limit at the moment of the
+grant. Waiting deliveries are given a *planned* slot (a ticket) in first-come order, so a
+backlog is spread over future slots instead of every waiting message racing for each one; the
+delivery is deferred until its slot through the broker and presents its ticket when it comes
+back. Each decision is one transaction under a per-shop lock (an advisory lock on PostgreSQL;
+SQLite has one writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from consumers.ports import Slot
+from service.quota.slots import Limit, earliest_slot, wait_for_window
+from service.store.database import Database, Transaction
+
+# A planned slot whose holder has not come back this long after its time is abandoned (its
+# message failed, was a duplicate, or its process died): it stops holding capacity.
+STALE_AFTER_S = 30.0
+TOLERANCE_S = 0.002
+
+
+class QuotaState(msgspec.Struct, frozen=True, kw_only=True):
+    """What an operator sees of one shop's quota."""
+
+    shop_id: str
+    heavy_calls: int
+    heavy_window_s: float
+    calls_in_window: int
+    planned: int
+    next_free_at: float
+    not_before: float
+    throttled: int
+    deferred: int
+
+
+class QuotaStore:
+    def __init__(
+        self,
+        db: Database,
+        limits_for: Callable[[str], tuple[Limit, Limit]],
+        *,
+        clock: Callable[[], float] = time.time,
+        max_hold_s: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.db = db
+        self.limits_for = limits_for  # shop → (heavy limit, general limit)
+        self.clock = clock
+        self.max_hold_s = max_hold_s
+        self.sleep = sleep
+
+    async def take(self, shop_id: str, ticket: str | None) -> Slot:
+        """A granted slot, or how long to wait and the ticket to come back with. A wait no
+        longer than ``max_hold_s`` is waited out here rather than through the broker."""
+        slot = await self._take_once(shop_id, ticket)
+        for _ in range(3):
+            if slot.granted or slot.wait_s > self.max_hold_s:
+                break
+            await self.sleep(slot.wait_s)
+            slot = await self._take_once(shop_id, slot.ticket)
+        return slot
+
+    async def _take_once(self, shop_id: str, ticket: str | None) -> Slot:
+        heavy, general = self.limits_for(shop_id)
+        async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
+            now = self.clock()
+            not_before = await _shop_row(tx, shop_id)
+            horizon = now - max(heavy.window, general.window, STALE_AFTER_S)
+            await tx.execute(
+                "DELETE FROM quota_slots WHERE shop_id = ? AND at < ?", (shop_id, horizon)
+            )
+            rows = await tx.fetchall(
+                "SELECT ticket, at, used FROM quota_slots WHERE shop_id = ? ORDER BY at", (shop_id,)
+            )
+            used = [float(at) for _, at, u in rows if u]
+            live = [float(at) for _, at, u in rows if u or at >= now - STALE_AFTER_S]
+            mine = next(
+                (r for r in rows if ticket is not None and r[0] == ticket and not r[2]), None
+            )
+            window_wait = max(
+                wait_for_window(used, now, heavy),
+                wait_for_window(used, now, general),
+                not_before - now,
+                0.0,
+            )
+            if mine is None:
+                at = earliest_slot(live, now, not_before, heavy)
+                ticket = uuid.uuid4().hex
+                if at <= now + TOLERANCE_S and window_wait <= TOLERANCE_S:
+                    await _insert(tx, ticket, shop_id, now, used=True)
+                    return Slot(granted=True)
+                await _insert(tx, ticket, shop_id, at, used=False)
+                await _count_deferral(tx, shop_id)
+                return Slot(granted=False, wait_s=max(at - now, window_wait), ticket=ticket)
+            wait = max(float(mine[1]) - now, window_wait)
+            if wait <= TOLERANCE_S:
+                await tx.execute(
+                    "UPDATE quota_slots SET used = 1, at = ? WHERE ticket = ?", (now, ticket)
+                )
+                return Slot(granted=True)
+            await tx.execute("UPDATE quota_slots SET at = ? WHERE ticket = ?", (now + wait, ticket))
+            await _count_deferral(tx, shop_id)
+            return Slot(granted=False, wait_s=wait, ticket=ticket)
+
+    async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
+        """Fourthwall said 429 anyway (someone else spent the quota): no call for this shop from
+        any replica before ``Retry-After`` (or a whole window). Returns the wait."""
+        heavy, _ = self.limits_for(shop_id)
+        wait = retry_after_s if retry_after_s is not None else heavy.window
+        async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
+            now = self.clock()
+            await _shop_row(tx, shop_id)
+            await tx.execute(
+                "UPDATE quota_shops SET not_before = CASE WHEN not_before > ? THEN not_before "
+                "ELSE ? END, throttled = throttled + 1 WHERE shop_id = ?",
+                (now + wait, now + wait, shop_id),
+            )
+        return wait
+
+    async def state(self, shop_id: str) -> QuotaState:
+        heavy, _ = self.limits_for(shop_id)
+        async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
+            now = self.clock()
+            not_before = await _shop_row(tx, shop_id)
+            counters = await tx.fetchone(
+                "SELECT throttled, deferred FROM quota_shops WHERE shop_id = ?", (shop_id,)
+            )
+            rows = await tx.fetchall(
+                "SELECT at, used FROM quota_slots WHERE shop_id = ?", (shop_id,)
+            )
+        live = [float(at) for at, u in rows if u or at >= now - STALE_AFTER_S]
+        return QuotaState(
+            shop_id=shop_id,
+            heavy_calls=heavy.calls,
+            heavy_window_s=heavy.window_s,
+            calls_in_window=sum(1 for at, u in rows if u and at > now - heavy.window),
+            planned=sum(1 for at, u in rows if not u and at >= now - STALE_AFTER_S),
+            next_free_at=earliest_slot(live, now, not_before, heavy),
+            not_before=not_before,
+            throttled=int(counters[0]) if counters else 0,
+            deferred=int(counters[1]) if counters else 0,
+        )
+
+
+class Unlimited:
+    """No limiter at all (the benchmark's baseline): every call is granted at once."""
+
+    async def take(self, shop_id: str, ticket: str | None) -> Slot:
+        return Slot(granted=True)
+
+    async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
+        return retry_after_s if retry_after_s is not None else 1.0
+
+
+async def _shop_row(tx: Transaction, shop_id: str) -> float:
+    await tx.execute(
+        "INSERT INTO quota_shops (shop_id, not_before, throttled, deferred) VALUES (?, 0, 0, 0) "
+        "ON CONFLICT (shop_id) DO NOTHING",
+        (shop_id,),
+    )
+    row = await tx.fetchone("SELECT not_before FROM quota_shops WHERE shop_id = ?", (shop_id,))
+    return float(row[0]) if row else 0.0
+
+
+async def _insert(tx: Transaction, ticket: str, shop_id: str, at: float, *, used: bool) -> None:
+    await tx.execute(
+        "INSERT INTO quota_slots (ticket, shop_id, at, used) VALUES (?, ?, ?, ?)",
+        (ticket, shop_id, at, 1 if used else 0),
+    )
+
+
+async def _count_deferral(tx: Transaction, shop_id: str) -> None:
+    await tx.execute("UPDATE quota_shops SET deferred = deferred + 1 WHERE shop_id = ?", (shop_id,))
