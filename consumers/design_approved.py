@@ -189,12 +189,15 @@ async def _advance(
     elif record.customization_id is None:
         await ports.ledger.record_customization(key, token, customization_id)
 
-    slot = await ports.quota.take(design.shop_id, ticket)
-    if not slot.granted:
-        return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
     asked_before = record.product_requested
     if not asked_before:
-        await ports.ledger.record_product_requested(key, token)
+        await ports.ledger.record_product_requested(key, token, requested=True)
+    # The slot is taken right before the call: nothing between the grant and the request.
+    slot = await ports.quota.take(design.shop_id, ticket)
+    if not slot.granted:
+        if not asked_before:
+            await ports.ledger.record_product_requested(key, token, requested=False)
+        return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
     try:
         product = await ports.fourthwall.create_product(
             design.shop_id, product_request(design, customization_id)

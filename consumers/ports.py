@@ -124,7 +124,10 @@ class DesignLedger(Protocol):
         self, key: DesignKey, token: str, customization_id: str
     ) -> None: ...
 
-    async def record_product_requested(self, key: DesignKey, token: str) -> None: ...
+    async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
+        """Mark (or, when the call was not made after all, unmark) that POST /products may
+        have reached Fourthwall for this design."""
+        ...
 
     async def record_product(
         self, key: DesignKey, token: str, product_id: str, product_event: bytes

@@ -91,7 +91,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     fourthwall_calls: PositiveInt = 100
     fourthwall_window_s: PositiveFloat = 10.0
     quota_enabled: bool = True
+    # The window is widened by max(margin x window, margin_min_s): room for the jitter between
+    # our clock and the moment Fourthwall counts the call.
     quota_margin: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.02
+    quota_margin_min_s: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     quota_max_hold_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     defer_delays_s: tuple[PositiveFloat, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
     migrate_on_start: bool = True

@@ -21,10 +21,12 @@ def limits_for(settings: Settings, shop_id: str) -> tuple[Limit, Limit]:
             shop.fourthwall_heavy_window_s if shop else None, settings.fourthwall_heavy_window_s
         ),
         margin=settings.quota_margin,
+        margin_min_s=settings.quota_margin_min_s,
     )
     general = Limit(
         calls=int(pick(shop.fourthwall_calls if shop else None, settings.fourthwall_calls)),
         window_s=pick(shop.fourthwall_window_s if shop else None, settings.fourthwall_window_s),
         margin=settings.quota_margin,
+        margin_min_s=settings.quota_margin_min_s,
     )
     return heavy, general

@@ -17,10 +17,11 @@ class Limit:
     calls: int
     window_s: float
     margin: float = 0.02
+    margin_min_s: float = 0.0
 
     @property
     def window(self) -> float:
-        return self.window_s * (1 + self.margin)
+        return self.window_s + max(self.window_s * self.margin, self.margin_min_s)
 
     @property
     def interval(self) -> float:

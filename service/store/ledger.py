@@ -119,9 +119,10 @@ class Ledger:
         )
         await self._step(key, "customization_created", None, customization_id)
 
-    async def record_product_requested(self, key: DesignKey, token: str) -> None:
-        await self._fenced(key, token, "product_requested = 1", ())
-        await self._step(key, "product_requested", None, None)
+    async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
+        await self._fenced(key, token, "product_requested = ?", (1 if requested else 0,))
+        if requested:
+            await self._step(key, "product_requested", None, None)
 
     async def record_product(
         self, key: DesignKey, token: str, product_id: str, product_event: bytes

@@ -59,7 +59,7 @@ async def test_steps_are_recorded_in_order_and_survive(ledger: Ledger) -> None:
     record = await ledger.claim(KEY, d)
     assert record is not None and record.state == "received" and record.attempts == 1
     await ledger.record_customization(KEY, d.token, "cst_1")
-    await ledger.record_product_requested(KEY, d.token)
+    await ledger.record_product_requested(KEY, d.token, requested=True)
     await ledger.record_product(KEY, d.token, "prd_1", b'{"product_id":"prd_1"}')
     await ledger.release(KEY, d.token)
     await ledger.mark_published(KEY)

@@ -111,8 +111,8 @@ class FakeLedger:
     async def record_customization(self, key: DesignKey, token: str, customization_id: str) -> None:
         self._update(key, token, state="customization_created", customization_id=customization_id)
 
-    async def record_product_requested(self, key: DesignKey, token: str) -> None:
-        self._update(key, token, product_requested=True)
+    async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
+        self._update(key, token, product_requested=requested)
 
     async def record_product(
         self, key: DesignKey, token: str, product_id: str, product_event: bytes
