@@ -168,6 +168,7 @@ class Seen:
     routing_key: str
     message_id: str | None
     correlation_id: str | None
+    arrived: float = field(default_factory=time.time)
 
 
 @dataclass
