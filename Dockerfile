@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1.7
 # Build: scripts/build-image.sh (docker, or podman build --isolation=chroot without a daemon).
 
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+
 FROM python:3.11-slim-bookworm AS build
-COPY --from=ghcr.io/astral-sh/uv:0.13 /uv /usr/local/bin/uv
+COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \

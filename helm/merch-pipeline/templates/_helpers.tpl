@@ -1,12 +1,14 @@
 {{- define "merch-pipeline.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "merch-pipeline.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "merch-pipeline.name" .) .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name (include "merch-pipeline.name" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -27,6 +29,50 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "merch-pipeline.fullname" .) .Values.secrets.existingSecret -}}
 {{- end -}}
 
+{{- define "merch-pipeline.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
 {{- define "merch-pipeline.hasShops" -}}
 {{- if or .Values.secrets.shopsToml (and .Values.secrets.existingSecret .Values.secrets.existingSecretHasShops) -}}true{{- end -}}
+{{- end -}}
+
+{{/* SQLite lives in a pod's /tmp: it cannot be shared, so it allows one consumer pod. */}}
+{{- define "merch-pipeline.usesSqlite" -}}
+{{- if and (not .Values.secrets.existingSecret) (hasPrefix "sqlite" .Values.secrets.databaseUrl) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "merch-pipeline.guardRails" -}}
+{{- if include "merch-pipeline.usesSqlite" . -}}
+{{- range $role, $spec := (include "merch-pipeline.roles" . | fromYaml) -}}
+{{- if gt (int $spec.replicas) 1 -}}
+{{- fail (printf "roles.%s.replicas is %d but secrets.databaseUrl is SQLite: SQLite is a file inside one pod and cannot be shared between pods, so every replica would keep its own ledger and quota (duplicate products, 429s). Use a PostgreSQL databaseUrl for more than one replica." $role (int $spec.replicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- if or .Values.keda.enabled .Values.autoscaling.enabled -}}
+{{- fail "keda.enabled / autoscaling.enabled would run several replicas, but secrets.databaseUrl is SQLite, which cannot be shared between pods. Use a PostgreSQL databaseUrl." -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.keda.enabled .Values.autoscaling.enabled -}}
+{{- fail "keda.enabled and autoscaling.enabled both scale the same Deployments: enable one." -}}
+{{- end -}}
+{{- range $role, $spec := (include "merch-pipeline.roles" . | fromYaml) -}}
+{{- if not $spec.consumers -}}
+{{- fail (printf "roles.%s.consumers is empty: list design-approved and/or product-created" $role) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The queue each consumer reads, for KEDA. */}}
+{{- define "merch-pipeline.queue" -}}
+{{- printf "merch-pipeline.%s" . -}}
+{{- end -}}
+
+{{/* The roles to deploy: .Values.roles, or one role "all" from .Values.defaultRole. */}}
+{{- define "merch-pipeline.roles" -}}
+{{- if .Values.roles -}}
+{{- toYaml .Values.roles -}}
+{{- else -}}
+{{- toYaml (dict "all" .Values.defaultRole) -}}
+{{- end -}}
 {{- end -}}

@@ -1,0 +1,267 @@
+"""The Helm chart, rendered by a real helm for several values files, linted, validated against
+the Kubernetes 1.29 and 1.32 schemas, and checked for the settings a platform team relies on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "merch-pipeline"
+VALUES = Path(__file__).parent / "values"
+COMBINATIONS = {
+    "defaults": [],
+    "split-roles": [VALUES / "split-roles.yaml"],
+    "everything": [VALUES / "everything.yaml"],
+    "existing-secret": [VALUES / "existing-secret.yaml"],
+}
+CORE_KINDS = {
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "Deployment",
+    "Job",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "NetworkPolicy",
+}
+SECRETS = [
+    "secret-db-password",
+    "secret-amqp-password",
+    "secret-fourthwall-token",
+    "secret-luigisbox-key",
+    "secret-admin-token",
+    "secret-fourthwall-password",
+    "secret-shop-token",
+]
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    try:
+        found = subprocess.run(
+            [str(ROOT / "scripts" / "ensure-helm.sh")],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout.strip()
+    except subprocess.CalledProcessError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no helm could be installed: {exc.stderr}")
+    return found
+
+
+def render(helm: str, files: list[Path], *extra: str) -> subprocess.CompletedProcess[str]:
+    args = [helm, "template", "merch", str(CHART), "--namespace", "shop-ops"]
+    for f in files:
+        args += ["-f", str(f)]
+    return subprocess.run([*args, *extra], capture_output=True, text=True, timeout=60)
+
+
+def manifests(helm: str, files: list[Path]) -> list[dict[str, Any]]:
+    result = render(helm, files)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_lint_strict(helm: str, name: str) -> None:
+    args = [helm, "lint", "--strict", str(CHART)]
+    for f in COMBINATIONS[name]:
+        args += ["-f", str(f)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("k8s", ["1.29.0", "1.32.0"])
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_manifests_validate_against_kubernetes(
+    helm: str, name: str, k8s: str, tmp_path: Path
+) -> None:
+    docs = manifests(helm, COMBINATIONS[name])
+    validator = shutil.which("kubernetes-validate") or "kubernetes-validate"
+    paths = []
+    for n, doc in enumerate(docs):
+        if doc["kind"] in CORE_KINDS:
+            path = tmp_path / f"{n}-{doc['kind']}.yaml"
+            path.write_text(yaml.safe_dump(doc))
+            paths.append(str(path))
+    result = subprocess.run(
+        [validator, "--strict", "-k", k8s, "--quiet", *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {d["kind"] for d in docs} - CORE_KINDS <= {
+        "ScaledObject",
+        "TriggerAuthentication",
+        "ServiceMonitor",
+    }
+
+
+def deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == "Deployment"]
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_pods_are_hardened_and_probed(helm: str, name: str) -> None:
+    docs = manifests(helm, COMBINATIONS[name])
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")]
+    assert pods
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        (container,) = pod["containers"]
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+    for deployment in deployments(docs):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
+        config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+        assert pod["terminationGracePeriodSeconds"] > float(config["SHUTDOWN_GRACE_S"])
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_no_secret_lands_in_a_configmap(helm: str, name: str) -> None:
+    for doc in manifests(helm, COMBINATIONS[name]):
+        if doc["kind"] == "ConfigMap":
+            text = yaml.safe_dump(doc)
+            assert not [s for s in SECRETS if s in text]
+            assert "AMQP_URL" not in doc["data"] and "DATABASE_URL" not in doc["data"]
+
+
+def test_default_is_one_role_running_everything(helm: str) -> None:
+    docs = manifests(helm, [])
+    (deployment,) = deployments(docs)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "run",
+        "--consumers",
+        "design-approved,product-created",
+    ]
+    assert not [d for d in docs if d["kind"] == "Job"]  # SQLite: each pod migrates at start
+
+
+def test_split_roles_get_their_own_deployments_and_a_migration_hook(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["split-roles"])
+    by_name = {d["metadata"]["name"]: d for d in deployments(docs)}
+    assert set(by_name) == {
+        "merch-merch-pipeline-design-approved",
+        "merch-merch-pipeline-product-created",
+    }
+    assert by_name["merch-merch-pipeline-design-approved"]["spec"]["replicas"] == 3
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    hook_secret = [
+        d
+        for d in docs
+        if d["kind"] == "Secret" and d["metadata"].get("annotations", {}).get("helm.sh/hook")
+    ]
+    assert hook_secret and int(
+        hook_secret[0]["metadata"]["annotations"]["helm.sh/hook-weight"]
+    ) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert config["MIGRATE_ON_START"] == "false"
+
+
+def test_everything_enabled_renders_each_optional_resource(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["everything"])
+    kinds = [d["kind"] for d in docs]
+    assert kinds.count("PodDisruptionBudget") == 2
+    assert kinds.count("ScaledObject") == 2
+    assert "ServiceMonitor" in kinds and "NetworkPolicy" in kinds
+    scaled = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "ScaledObject"}
+    spec = scaled["merch-merch-pipeline-design-approved"]
+    assert spec["maxReplicaCount"] == 6
+    assert [t["metadata"]["queueName"] for t in spec["triggers"]] == [
+        "merch-pipeline.design-approved"
+    ]
+    assert spec["triggers"][0]["authenticationRef"]["name"] == "merch-merch-pipeline-rabbitmq"
+    assert all("replicas" not in d["spec"] for d in deployments(docs))  # KEDA owns replicas
+    pod = deployments(docs)[0]["spec"]["template"]["spec"]
+    assert {"name": "CONFIG_FILE", "value": "/etc/merch-pipeline/shops.toml"} in pod["containers"][
+        0
+    ]["env"]
+
+
+def test_existing_secret_is_used_and_not_created(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["existing-secret"])
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    (deployment,) = deployments(docs)
+    refs = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"secretRef": {"name": "merch-pipeline-credentials"}} in refs
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"][0]
+    assert env["valueFrom"]["secretKeyRef"]["name"] == "merch-pipeline-credentials"
+    assert [d["kind"] for d in docs].count("HorizontalPodAutoscaler") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "defaultRole.replicas=2"], "SQLite is a file inside one pod"),
+        (["--set", "keda.enabled=true"], "cannot be shared between pods"),
+        (["--set", "bogus=1"], "Additional property bogus is not allowed"),
+        (["--set", "config.prefetch=lots"], "config.prefetch: Invalid type"),
+        (["--set", "service.port=70000"], "service.port"),
+        (["--set", "secrets.databaseUrl=mysql://x"], "secrets.databaseUrl"),
+    ],
+)
+def test_bad_values_fail_at_render_time_with_a_reason(
+    helm: str, args: list[str], message: str
+) -> None:
+    result = render(helm, [], *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_notes_tell_where_the_api_and_dead_letters_are(helm: str, tmp_path: Path) -> None:
+    # helm renders NOTES.txt only on install, which needs a cluster: render the same text as
+    # the body of a probe ConfigMap in a copy of the chart instead.
+    chart = tmp_path / "merch-pipeline"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    body = "\n".join("    " + line for line in notes.splitlines())
+    (chart / "templates" / "zz-notes-probe.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-probe\ndata:\n"
+        f"  notes: |\n{body}\n"
+    )
+    result = subprocess.run(
+        [
+            helm,
+            "template",
+            "merch",
+            str(chart),
+            "--namespace",
+            "shop-ops",
+            "--show-only",
+            "templates/zz-notes-probe.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)["data"]["notes"]
+    assert "port-forward svc/merch-merch-pipeline 8080:8080" in rendered
+    assert "merch-pipeline.design-approved.dead-letter" in rendered
+    assert "admin routes are off" in rendered
+    assert "SQLite" in rendered  # the default database is called out
