@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, default: {','.join(CONSUMERS)}",
     )
     commands.add_parser("migrate", help="apply the ledger's schema migrations to DATABASE_URL")
+    publish = commands.add_parser("publish", help="publish an event from a JSON file over AMQP")
+    publish.add_argument("kind", choices=["design-approved"])
+    publish.add_argument("file", help="a CloudEvent envelope, or just its data, as JSON")
     sandbox = commands.add_parser("sandbox", help="run the fake Fourthwall + Luigi's Box")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8090)
@@ -99,10 +102,40 @@ async def _migrate() -> int:
     return 0
 
 
+async def _publish(file: str) -> int:
+    from pathlib import Path
+
+    from contracts.errors import ContractError
+    from service.publish import publish_file
+    from service.secrets import redact_url
+
+    try:
+        settings = load_settings()
+        print(await publish_file(settings.amqp_url.reveal(), Path(file)))
+    except SettingsError as exc:
+        print(f"merch-pipeline: {exc}", file=sys.stderr)
+        return 2
+    except ContractError as exc:
+        print(
+            f"merch-pipeline: the event is not valid ({exc.reason}): {exc.detail}", file=sys.stderr
+        )
+        return 2
+    except FileNotFoundError:
+        print(f"merch-pipeline: no such file: {file}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        url = redact_url(load_settings().amqp_url.reveal())
+        print(f"merch-pipeline: could not publish to {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "migrate":
         return asyncio.run(_migrate())
+    if args.command == "publish":
+        return asyncio.run(_publish(args.file))
     if args.command == "run":
         return asyncio.run(_run(args.consumers))
     if args.command == "sandbox":

@@ -6,18 +6,25 @@ import asyncio
 import contextlib
 
 import aio_pika
+import msgspec
 import structlog
 import uvicorn
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
+from contracts.cloudevents import CloudEvent
+from contracts.events import DESIGN_APPROVED
 from service.api.app import ConsumerHealth, Readiness, create_app
 from service.bootstrap import BoundConsumer, Resources, build_consumers, open_resources
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.publisher import Publisher, open_publisher
-from service.broker.topology import declare_queues
+from service.broker.topology import QUEUES, declare_queues
 from service.failpoints import Failpoints, wrap
 from service.secrets import redact_url
 from service.settings import Settings
+from service.webhooks.deliveries import Deliveries
+from service.webhooks.ingress import Ingress
+from service.webhooks.ratelimit import RateLimit
+from service.webhooks.signatures import producers as webhook_producers
 
 log = structlog.get_logger("merch_pipeline.runtime")
 
@@ -34,6 +41,7 @@ class Service:
         self.settings = settings
         self.consumer_names = consumer_names
         self.connection: AbstractRobustConnection | None = None
+        self.publisher: Publisher | None = None
         self.attached: list[Attached] = []
 
     def readiness(self) -> Readiness:
@@ -74,17 +82,30 @@ class Service:
                 delay = min(delay * 2, 30.0)
         return None
 
-    async def attach(
-        self, connection: AbstractRobustConnection, publisher: Publisher, bound: BoundConsumer
-    ) -> Attached:
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=self.settings.prefetch)
-        policy = RetryPolicy(
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
             self.settings.max_attempts,
             self.settings.retry_delays_s,
             self.settings.retry_jitter,
             defer_s=self.settings.defer_delays_s,
         )
+
+    async def declare_topology(self, connection: AbstractRobustConnection) -> None:
+        """Every queue, whatever consumers this process runs: an event published to
+        merch.events must find its queue even while the role that consumes it is not up."""
+        channel = await connection.channel()
+        try:
+            for names in QUEUES.values():
+                await declare_queues(channel, names, self.retry_policy().queue_delays())
+        finally:
+            await channel.close()
+
+    async def attach(
+        self, connection: AbstractRobustConnection, publisher: Publisher, bound: BoundConsumer
+    ) -> Attached:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.settings.prefetch)
+        policy = self.retry_policy()
         queue = await declare_queues(channel, bound.names, policy.queue_delays())
         consumer = Consumer(
             names=bound.names,
@@ -104,7 +125,7 @@ class Service:
         self.resources: Resources | None = resources
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.readiness),
+                create_app(self.readiness, self._ingress(resources)),
                 host=self.settings.http_host,
                 port=self.settings.http_port,
                 log_config=None,
@@ -141,6 +162,8 @@ class Service:
         publisher = wrap(
             await open_publisher(self.connection, self.settings.http_timeout_s), failpoints
         )
+        self.publisher = publisher
+        await self.declare_topology(self.connection)
         for bound in build_consumers(self.settings, resources, self.consumer_names, failpoints):
             self.attached.append(await self.attach(self.connection, publisher, bound))
         log.info(
@@ -148,6 +171,29 @@ class Service:
             consumers=list(self.consumer_names),
             http_port=self.settings.http_port,
         )
+
+    def _ingress(self, resources: Resources) -> Ingress | None:
+        """The webhook ingress, when at least one producer secret is configured."""
+        producers = webhook_producers(self.settings)
+        if not producers:
+            return None
+        return Ingress(
+            producers=producers,
+            deliveries=Deliveries(resources.db),
+            publish=self._publish_design_event,
+            broker_ready=lambda: self.readiness().broker_connected,
+            rate=RateLimit(self.settings.webhook_rate_per_minute),
+            tolerance_s=self.settings.webhook_tolerance_s,
+            max_body_bytes=self.settings.max_message_bytes,
+            max_batch=self.settings.webhook_max_batch,
+        )
+
+    async def _publish_design_event(self, event: CloudEvent) -> None:
+        if self.publisher is None:
+            raise RuntimeError("not connected to the broker yet")
+        if event.correlationid is None:
+            event = msgspec.structs.replace(event, correlationid=event.id)
+        await self.publisher.publish_event(event, DESIGN_APPROVED.routing_key)
 
     async def shutdown(self) -> None:
         """Stop taking messages, let in-flight ones finish within the grace period, close.

@@ -55,9 +55,18 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             raise ValueError("luigisbox_tracker_id and luigisbox_private_key go together")
 
 
+class ProducerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A ``[[producers]]`` table: a webhook producer and its active signing secrets (several, so a
+    secret can be rotated without downtime)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    secrets: list[Secret]
+
+
 class FileConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     shops: list[ShopConfig] = []
     pins: PinRules = PinRules()
+    producers: list[ProducerConfig] = []
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,14 +108,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     defer_delays_s: tuple[PositiveFloat, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
     migrate_on_start: bool = True
     failpoints: str = ""  # crash tests only, see service/failpoints.py
+    # Webhook ingress (off unless a secret is configured here or in [[producers]]).
+    webhook_secrets: tuple[Secret, ...] = ()
+    webhook_tolerance_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 300.0
+    webhook_max_batch: PositiveInt = 100
+    webhook_rate_per_minute: PositiveInt = 600
     shops: tuple[ShopConfig, ...] = ()
     pins: PinRules = PinRules()
+    producers: tuple[ProducerConfig, ...] = ()
 
     def shop(self, shop_id: str) -> ShopConfig | None:
         return next((s for s in self.shops if s.shop_id == shop_id), None)
 
 
-_ENV_KEYS = [f for f in Settings.__struct_fields__ if f not in ("shops", "pins")]
+_ENV_KEYS = [f for f in Settings.__struct_fields__ if f not in ("shops", "pins", "producers")]
 _PIN_ENV = {
     "PIN_MODEL": "model",
     "PIN_POSITION": "position",
@@ -114,7 +129,7 @@ _PIN_ENV = {
     "PIN_WINDOW_DAYS": "all_window_days",
     "ITEM_IDENTITY_TEMPLATE": "item_identity_template",
 }
-_LIST_KEYS = {"retry_delays_s", "defer_delays_s", "tags"}
+_LIST_KEYS = {"retry_delays_s", "defer_delays_s", "webhook_secrets", "tags"}
 
 
 def _split(value: str) -> list[str]:
@@ -170,7 +185,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         field = _key_of(str(exc), "pins")
         env_key = next((k for k, f in _PIN_ENV.items() if f.upper() == field), field)
         raise SettingsError(env_key, str(exc).split(" - at ")[0]) from None
-    settings = msgspec.structs.replace(settings, shops=tuple(file.shops), pins=pins)
+    settings = msgspec.structs.replace(
+        settings, shops=tuple(file.shops), pins=pins, producers=tuple(file.producers)
+    )
     _check_consistency(settings)
     return settings
 

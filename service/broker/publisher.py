@@ -7,7 +7,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 
 from contracts.cloudevents import CloudEvent
 from service.broker.codec import event_message
-from service.broker.topology import declare_exchange
+from service.broker.topology import CONSUMED_ROUTING_KEYS, declare_exchange
 
 
 class Publisher:
@@ -19,9 +19,14 @@ class Publisher:
         self._timeout_s = timeout_s
 
     async def publish_event(self, event: CloudEvent, routing_key: str) -> None:
-        """Publish to ``merch.events``; raises unless the broker confirmed it."""
+        """Publish to ``merch.events``; raises unless the broker confirmed it. An event one of
+        our own queues consumes must be routed (``mandatory``: an unroutable one raises instead
+        of vanishing); a notification nobody subscribes to yet may go nowhere."""
         await self._events.publish(
-            event_message(event), routing_key=routing_key, timeout=self._timeout_s
+            event_message(event),
+            routing_key=routing_key,
+            mandatory=routing_key in CONSUMED_ROUTING_KEYS,
+            timeout=self._timeout_s,
         )
 
     async def send_to_queue(self, queue: str, message: aio_pika.Message) -> None:

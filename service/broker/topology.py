@@ -50,6 +50,7 @@ PRODUCT_CREATED_QUEUE = QueueNames(
     "product-created", "merch-pipeline.product-created", PRODUCT_CREATED
 )
 QUEUES = {q.consumer: q for q in (DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE)}
+CONSUMED_ROUTING_KEYS = frozenset(q.event.routing_key for q in QUEUES.values())
 
 
 def _quorum(**extra: Any) -> dict[str, Any]:

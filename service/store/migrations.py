@@ -84,7 +84,21 @@ def _v2(dialect: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = [(1, _v1), (2, _v2)]
+def _v3(dialect: Dialect) -> list[str]:
+    """Webhook deliveries by webhook-id: the ingress's idempotency record."""
+    return [
+        """CREATE TABLE webhook_deliveries (
+            webhook_id TEXT PRIMARY KEY,
+            producer TEXT NOT NULL,
+            state TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_at)",
+    ]
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3)]
 
 
 async def current_version(db: Database) -> int:

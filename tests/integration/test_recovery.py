@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from collections import Counter
@@ -93,15 +94,15 @@ async def test_broker_outage_turns_readiness_off_and_loses_nothing(
             await publish(amqp_url, event_message(design_event(design)))
         await watcher.wait_for("pins.created", len(before))
         try:
-            _rabbitmqctl("stop_app")
+            await asyncio.to_thread(_rabbitmqctl, "stop_app")
 
             async def not_ready() -> bool:
                 return not service.readiness().ready
 
             await eventually(not_ready, timeout=20, what="readiness off during the outage")
         finally:
-            _rabbitmqctl("start_app")
-            _rabbitmqctl("await_startup")
+            await asyncio.to_thread(_rabbitmqctl, "start_app")
+            await asyncio.to_thread(_rabbitmqctl, "await_startup")
 
         async def ready_again() -> bool:
             return service.readiness().ready

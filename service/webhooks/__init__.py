@@ -1,0 +1,1 @@
+"""The producers' HTTP front door: signed CloudEvents webhooks onto ``merch.events``."""

@@ -1,0 +1,201 @@
+"""``POST /webhooks/design-approved``: the CloudEvents HTTP binding, signed per Standard
+Webhooks, answered 202 only once the broker has confirmed every event.
+
+Order of checks: size (413), signature (401, the same answer whatever part failed), the
+producer's rate (429), content type (415), the events against the same contract the queue
+consumer uses (400, naming the field), the broker (503 with Retry-After), the idempotency record
+by ``webhook-id`` (a replay answers 202 again and publishes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+
+from contracts.cloudevents import (
+    STRUCTURED_CONTENT_TYPE,
+    CloudEvent,
+    decode_binary,
+    decode_structured,
+)
+from contracts.errors import ContractError
+from contracts.events import DESIGN_APPROVED, decode_data
+from service.webhooks.deliveries import Deliveries
+from service.webhooks.ratelimit import RateLimit
+from service.webhooks.signatures import Producer, verify
+
+BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
+BINARY_CONTENT_TYPE = "application/json"
+PUBLISH_TIMEOUT_S = 5.0
+log = structlog.get_logger("merch_pipeline.webhooks")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Answer:
+    """An RFC 9457 problem details body."""
+    return Answer(
+        status,
+        {
+            "type": f"urn:merch-pipeline:problem:{slug}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        },
+        headers or {},
+    )
+
+
+UNAUTHORIZED = problem(
+    401, "unauthorized", "Unauthorized", "The webhook signature could not be verified."
+)
+
+
+@dataclass
+class Ingress:
+    producers: tuple[Producer, ...]
+    deliveries: Deliveries
+    publish: Callable[[CloudEvent], Awaitable[None]]
+    broker_ready: Callable[[], bool]
+    rate: RateLimit
+    tolerance_s: float
+    max_body_bytes: int
+    max_batch: int
+
+    async def receive(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if len(body) > self.max_body_bytes:
+            return problem(
+                413,
+                "too-large",
+                "Payload Too Large",
+                f"The body is {len(body)} bytes; the limit is {self.max_body_bytes}.",
+            )
+        producer = verify(self.producers, lowered, body, self.tolerance_s)
+        if producer is None:
+            log.warning("webhook.unauthorized", webhook_id=lowered.get("webhook-id"))
+            return UNAUTHORIZED
+        wait = self.rate.admit(producer.name)
+        if wait is not None:
+            return problem(
+                429,
+                "rate-limited",
+                "Too Many Requests",
+                f"Producer {producer.name!r} is over its request rate.",
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        try:
+            events = self._events(lowered, body)
+        except _Unsupported as exc:
+            return problem(415, "unsupported-media-type", "Unsupported Media Type", str(exc))
+        except _TooMany as exc:
+            return problem(413, "batch-too-large", "Payload Too Large", str(exc))
+        except ContractError as exc:
+            return problem(400, exc.reason.replace("_", "-"), "Bad Request", exc.detail)
+        return await self._publish_once(lowered["webhook-id"], producer, events)
+
+    def _events(self, headers: dict[str, str], body: bytes) -> list[CloudEvent]:
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == STRUCTURED_CONTENT_TYPE:
+            events = [decode_structured(body)]
+        elif content_type == BATCH_CONTENT_TYPE:
+            events = _batch(body, self.max_batch)
+        elif content_type == BINARY_CONTENT_TYPE and "ce-specversion" in headers:
+            attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
+            events = [decode_binary(attributes, headers.get("content-type"), body)]
+        else:
+            raise _Unsupported(
+                f"Content type {content_type or '(none)'!r} is not accepted: send "
+                f"{STRUCTURED_CONTENT_TYPE}, {BATCH_CONTENT_TYPE}, or {BINARY_CONTENT_TYPE} "
+                "with ce-* headers (binary mode)."
+            )
+        for index, event in enumerate(events):
+            try:
+                decode_data(event, DESIGN_APPROVED)
+            except ContractError as exc:
+                if len(events) == 1:
+                    raise
+                raise ContractError(exc.reason, f"event [{index}]: {exc.detail}") from None
+        return events
+
+    async def _publish_once(
+        self, webhook_id: str, producer: Producer, events: list[CloudEvent]
+    ) -> Answer:
+        ids = [e.id for e in events]
+        if not self.broker_ready():
+            return problem(
+                503,
+                "broker-unavailable",
+                "Service Unavailable",
+                "The broker is not reachable; retry the delivery.",
+                {"Retry-After": "5"},
+            )
+        seen = await self.deliveries.claim(webhook_id, producer.name, len(events))
+        if seen == "published":
+            log.info("webhook.replayed", webhook_id=webhook_id, producer=producer.name)
+            return Answer(202, {"accepted": len(events), "ids": ids, "duplicate": True}, {})
+        if seen is not None:
+            return problem(
+                409,
+                "in-progress",
+                "Conflict",
+                "A delivery with this webhook-id is being published; retry.",
+                {"Retry-After": "1"},
+            )
+        try:
+            for event in events:
+                await asyncio.wait_for(self.publish(event), PUBLISH_TIMEOUT_S)
+        except Exception as exc:  # nothing is acknowledged: the producer's retry carries it
+            await self.deliveries.release(webhook_id)
+            log.warning("webhook.publish_failed", webhook_id=webhook_id, error=str(exc))
+            return problem(
+                503,
+                "broker-unavailable",
+                "Service Unavailable",
+                "The broker did not confirm the events; retry the delivery.",
+                {"Retry-After": "5"},
+            )
+        await self.deliveries.published(webhook_id)
+        log.info(
+            "webhook.accepted", webhook_id=webhook_id, producer=producer.name, events=len(events)
+        )
+        return Answer(202, {"accepted": len(events), "ids": ids, "duplicate": False}, {})
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _batch(body: bytes, max_batch: int) -> list[CloudEvent]:
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ContractError("invalid_json", str(exc)) from None
+    if not isinstance(raw, list) or not raw:
+        raise ContractError("not_a_cloudevent", "a batch is a non-empty JSON array of events")
+    if len(raw) > max_batch:
+        raise _TooMany(f"The batch holds {len(raw)} events; the limit is {max_batch}.")
+    events = []
+    for index, item in enumerate(raw):
+        try:
+            events.append(decode_structured(msgspec.json.encode(item)))
+        except ContractError as exc:
+            raise ContractError(exc.reason, f"event [{index}]: {exc.detail}") from None
+    return events
