@@ -33,6 +33,7 @@ from tests.e2e.processes import http_ok, service_env, spawn, start_sandbox, wait
 from tests.support import (
     DEFAULT_AMQP_URL,
     eventually,
+    max_in_any_window,
     publish,
     sandbox_config,
     throwaway_postgres,
@@ -43,11 +44,6 @@ from tests.support import (
 CALLS, WINDOW_S = 5, 2.0
 HOT, COLD_SHOPS, COLD_DESIGNS = 100, 19, 2
 REPLICAS = 3
-
-
-def max_in_any_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
 
 
 async def run(limiter: bool, workdir: Path) -> dict[str, Any]:

@@ -260,7 +260,7 @@ async def _on_error(
         # come back then. Not a failed attempt.
         wait = await ports.quota.throttled(design.shop_id, exc.retry_after_s)
         return Defer(reason="throttled", delay_s=wait)
-    if not exc.retryable:
+    if not exc.retryable or delivery.final:  # permanent, or transient on the last attempt
         return await _fail(
             design,
             key,
@@ -270,19 +270,7 @@ async def _on_error(
             stage=stage,
             code=exc.code,
             detail=exc.detail,
-            retryable=False,
-        )
-    if delivery.final:
-        return await _fail(
-            design,
-            key,
-            delivery,
-            ports,
-            state="failed",
-            stage=stage,
-            code=exc.code,
-            detail=exc.detail,
-            retryable=True,
+            retryable=exc.retryable,
         )
     await ports.ledger.record_error(
         key, delivery.token, stage=stage, code=exc.code, detail=exc.detail

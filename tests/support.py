@@ -27,6 +27,12 @@ T = TypeVar("T")
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
+def max_in_any_window(times: list[float], window: float) -> int:
+    """The most of ``times`` that fall in any half-open interval of ``window`` seconds."""
+    times = sorted(times)
+    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
+
+
 async def eventually(
     check: Callable[[], Awaitable[T | None]],
     timeout: float = 20.0,

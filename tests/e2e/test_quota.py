@@ -13,7 +13,14 @@ from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.sandbox.server import free_port
 from tests.e2e.processes import http_ok, service_env, spawn, start_sandbox, wait_exit
-from tests.support import eventually, publish, sandbox_config, throwaway_postgres, watching
+from tests.support import (
+    eventually,
+    max_in_any_window,
+    publish,
+    sandbox_config,
+    throwaway_postgres,
+    watching,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -26,11 +33,6 @@ def heavy_calls_by_shop(records: dict) -> dict[str, list[float]]:  # type: ignor
         if call["api"] == "fourthwall" and call["status"] != 401:
             by_shop.setdefault(call["account"], []).append(call["at"])
     return by_shop
-
-
-def max_in_any_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
 
 
 async def test_two_replicas_never_exceed_the_quota_and_never_see_a_429(

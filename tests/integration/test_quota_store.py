@@ -13,7 +13,7 @@ from service.quota.slots import Limit
 from service.quota.store import QuotaStore
 from service.store.database import Database, open_database
 from service.store.migrations import migrate
-from tests.support import throwaway_postgres
+from tests.support import max_in_any_window, throwaway_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +34,6 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         await migrate(database)
         yield database
         await database.close()
-
-
-def max_in_any_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
 
 
 async def test_concurrent_takers_never_get_more_than_the_limit_in_any_window(db: Database) -> None:

@@ -8,13 +8,9 @@ import random
 import pytest
 
 from service.quota.slots import Limit, earliest_slot, wait_for_window
+from tests.support import max_in_any_window
 
 FIVE_A_MINUTE = Limit(calls=5, window_s=60.0, margin=0.0)
-
-
-def max_in_any_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
 
 
 def test_the_first_five_calls_go_at_once_the_sixth_a_window_after_the_first() -> None:
