@@ -16,6 +16,7 @@ from consumers.ports import Delivery
 from service.broker.consumer import AfterPublish, Exhausted
 from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
 from service.failpoints import Failpoints, wrap
+from service.observability.metrics import Metrics
 from service.quota.limits import limits_for
 from service.quota.store import QuotaStore, Unlimited
 from service.settings import Settings
@@ -49,6 +50,7 @@ class Resources:
     db: Database
     ledger: Ledger
     quota: QuotaStore | Unlimited
+    metrics: Metrics
 
     async def aclose(self) -> None:
         await self.fourthwall_http.aclose()
@@ -76,6 +78,7 @@ async def open_resources(settings: Settings) -> Resources:
         db=db,
         ledger=ledger,
         quota=quota,
+        metrics=Metrics(),
     )
 
 
@@ -87,10 +90,18 @@ def build_consumers(
 ) -> list[BoundConsumer]:
     ledger = wrap(resources.ledger, failpoints)
     fourthwall = wrap(
-        FourthwallClient(resources.fourthwall_http, partial(fourthwall_auth, settings)),
+        FourthwallClient(
+            resources.fourthwall_http,
+            partial(fourthwall_auth, settings),
+            observe=resources.metrics.observe_call,
+        ),
         failpoints,
     )
-    luigisbox = LuigisBoxClient(resources.luigisbox_http, partial(luigisbox_account, settings))
+    luigisbox = LuigisBoxClient(
+        resources.luigisbox_http,
+        partial(luigisbox_account, settings),
+        observe=resources.metrics.observe_call,
+    )
     busy = min(settings.retry_delays_s)
 
     async def mark_published(created: Any) -> None:

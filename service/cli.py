@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, default: {','.join(CONSUMERS)}",
     )
     commands.add_parser("migrate", help="apply the ledger's schema migrations to DATABASE_URL")
+    commands.add_parser("asyncapi", help="print the event contract as an AsyncAPI 3.0 document")
     publish = commands.add_parser("publish", help="publish an event from a JSON file over AMQP")
     publish.add_argument("kind", choices=["design-approved"])
     publish.add_argument("file", help="a CloudEvent envelope, or just its data, as JSON")
@@ -132,6 +133,13 @@ async def _publish(file: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "asyncapi":
+        import json
+
+        from service.api.asyncapi import asyncapi_document
+
+        print(json.dumps(asyncapi_document(), indent=2))
+        return 0
     if args.command == "migrate":
         return asyncio.run(_migrate())
     if args.command == "publish":

@@ -42,6 +42,7 @@ class Service:
         self.consumer_names = consumer_names
         self.connection: AbstractRobustConnection | None = None
         self.publisher: Publisher | None = None
+        self.resources: Resources | None = None
         self.attached: list[Attached] = []
 
     def readiness(self) -> Readiness:
@@ -82,6 +83,19 @@ class Service:
                 delay = min(delay * 2, 30.0)
         return None
 
+    async def render_metrics(self) -> bytes:
+        """Gauges are read at scrape time; counters and histograms are kept as things happen."""
+        if self.resources is None:
+            return b""
+        metrics = self.resources.metrics
+        state = self.readiness()
+        metrics.broker_connected.set(1 if state.broker_connected else 0)
+        for consumer in state.consumers:
+            metrics.in_flight.labels(consumer.name).set(consumer.in_flight)
+        for design_state, count in (await self.resources.ledger.count_by_state()).items():
+            metrics.designs.labels(design_state).set(count)
+        return metrics.render()
+
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
             self.settings.max_attempts,
@@ -115,6 +129,7 @@ class Service:
             policy=policy,
             max_message_bytes=self.settings.max_message_bytes,
             after_publish=bound.after_publish,
+            metrics=self.resources.metrics if self.resources else None,
         )
         tag = await queue.consume(consumer.on_message)
         log.info("consumer.attached", queue=bound.names.queue, prefetch=self.settings.prefetch)
@@ -122,10 +137,10 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         resources = await open_resources(self.settings)
-        self.resources: Resources | None = resources
+        self.resources = resources
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.readiness, self._ingress(resources)),
+                create_app(self.readiness, self._ingress(resources), self.render_metrics),
                 host=self.settings.http_host,
                 port=self.settings.http_port,
                 log_config=None,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.openapi import OpenAPIConfig
 
+from service.api.asyncapi import asyncapi_document
+from service.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.webhooks.ingress import Ingress
 
 
@@ -28,7 +30,27 @@ class Liveness(msgspec.Struct, frozen=True):
     status: str
 
 
-def create_app(readiness: Callable[[], Readiness], ingress: Ingress | None = None) -> Litestar:
+def create_app(
+    readiness: Callable[[], Readiness],
+    ingress: Ingress | None = None,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> Litestar:
+    asyncapi = msgspec.json.encode(asyncapi_document())
+
+    @get(
+        "/asyncapi.json",
+        tags=["contract"],
+        summary="The event contract (AsyncAPI 3.0)",
+        media_type="application/json",
+    )
+    async def asyncapi_json() -> Response[bytes]:
+        return Response(asyncapi, media_type="application/json")
+
+    @get("/metrics", tags=["observability"], summary="Prometheus metrics", media_type="text/plain")
+    async def metrics_text() -> Response[bytes]:
+        body = await metrics() if metrics else b""
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
+
     @get("/health/live", tags=["health"], summary="The process is up and serving HTTP")
     async def live() -> Liveness:
         return Liveness(status="ok")
@@ -44,7 +66,13 @@ def create_app(readiness: Callable[[], Readiness], ingress: Ingress | None = Non
         return Response(state, status_code=200 if state.ready else 503)
 
     return Litestar(
-        route_handlers=[live, ready, *([_webhook_route(ingress)] if ingress else [])],
+        route_handlers=[
+            live,
+            ready,
+            asyncapi_json,
+            metrics_text,
+            *([_webhook_route(ingress)] if ingress else []),
+        ],
         openapi_config=OpenAPIConfig(title="merch-pipeline", version="0.1.0", path="/schema"),
         logging_config=None,
     )

@@ -36,6 +36,7 @@ from service.broker.codec import (
 )
 from service.broker.publisher import Publisher
 from service.broker.topology import QueueNames
+from service.observability.metrics import Metrics
 
 log = structlog.get_logger("merch_pipeline.consumer")
 
@@ -108,6 +109,7 @@ class Consumer:
     policy: RetryPolicy
     max_message_bytes: int
     after_publish: AfterPublish | None = None
+    metrics: Metrics | None = None
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -122,6 +124,7 @@ class Consumer:
         structlog.contextvars.bind_contextvars(
             queue=self.names.queue, message_id=message.message_id
         )
+        outcome = "unsettled"
         try:
             outcome = await self._process(message)
             log.info(
@@ -136,6 +139,11 @@ class Consumer:
                 "message.unsettled", duration_ms=round((time.monotonic() - started) * 1000, 1)
             )
         finally:
+            if self.metrics is not None:
+                self.metrics.messages.labels(self.names.queue, outcome).inc()
+                self.metrics.handler_seconds.labels(self.names.queue).observe(
+                    time.monotonic() - started
+                )
             self.in_flight -= 1
             if self.in_flight == 0:
                 self.idle.set()
@@ -203,6 +211,10 @@ class Consumer:
                 delay_s=delay,
                 wait_s=round(outcome.delay_s, 3),
             )
+            if self.metrics is not None:
+                self.metrics.deferrals.labels(self.names.queue, outcome.reason).inc()
+                if outcome.reason == "quota":
+                    self.metrics.quota_wait_seconds.observe(outcome.delay_s)
             return "deferred"
         if isinstance(outcome, Reject):
             await self._publish(event, outcome.events)

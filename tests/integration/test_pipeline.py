@@ -113,3 +113,27 @@ async def test_readiness_and_split_consumers(
         assert [c["name"] for c in response.json()["consumers"]] == ["product-created"]
         assert "/health/ready" in schema.json()["paths"]
         assert service.readiness().ready
+
+
+async def test_metrics_and_the_asyncapi_document_are_served(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    design = sample_design("shop-1", 1, "metrics")
+    base = f"http://127.0.0.1:{settings.http_port}"
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(design)))
+        await watcher.wait_for("pins.created", 1)
+        async with httpx.AsyncClient(base_url=base) as http:
+            metrics = (await http.get("/metrics")).text
+            asyncapi = (await http.get("/asyncapi.json")).json()
+    assert (
+        'merch_messages_total{outcome="done",queue="merch-pipeline.design-approved"} 1.0' in metrics
+    )
+    assert (
+        'merch_upstream_calls_total{api="fourthwall",endpoint="/open-api/v1.0/products",'
+        'status="201"} 1.0' in metrics
+    )
+    assert 'merch_ledger_designs{state="published"} 1.0' in metrics
+    assert "merch_broker_connected 1.0" in metrics
+    assert "merch_handler_seconds_bucket" in metrics
+    assert asyncapi["asyncapi"] == "3.0.0"

@@ -1,0 +1,78 @@
+"""The service's Prometheus metrics, on a registry of their own (built once, passed in)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter(
+            "merch_messages",
+            "Messages settled, by queue and outcome (done, rejected, "
+            "dead-lettered, retry-scheduled, deferred, unsettled)",
+            ["queue", "outcome"],
+            registry=r,
+        )
+        self.handler_seconds = Histogram(
+            "merch_handler_seconds",
+            "Time to handle and settle one message",
+            ["queue"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.deferrals = Counter(
+            "merch_deferrals",
+            "Messages deferred without spending an attempt, by reason "
+            "(quota, throttled, design_busy, product_busy, lease_lost)",
+            ["queue", "reason"],
+            registry=r,
+        )
+        self.quota_wait_seconds = Histogram(
+            "merch_quota_wait_seconds",
+            "How long a message waits for its shop's quota slot",
+            buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900, 3600),
+            registry=r,
+        )
+        self.upstream_calls = Counter(
+            "merch_upstream_calls",
+            "Upstream HTTP calls by API, endpoint and status "
+            "(status 'error' when no HTTP answer came)",
+            ["api", "endpoint", "status"],
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "merch_upstream_seconds",
+            "Upstream call duration",
+            ["api", "endpoint"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.throttled = Counter(
+            "merch_upstream_throttled", "429 answers by API", ["api"], registry=r
+        )
+        self.designs = Gauge(
+            "merch_ledger_designs", "Designs in the ledger by state", ["state"], registry=r
+        )
+        self.broker_connected = Gauge(
+            "merch_broker_connected", "1 while the broker connection is up", registry=r
+        )
+        self.in_flight = Gauge(
+            "merch_consumer_in_flight",
+            "Messages being handled, by consumer",
+            ["consumer"],
+            registry=r,
+        )
+
+    def observe_call(self, api: str, endpoint: str, status: int | None, seconds: float) -> None:
+        self.upstream_calls.labels(api, endpoint, str(status) if status else "error").inc()
+        self.upstream_seconds.labels(api, endpoint).observe(seconds)
+        if status == 429:
+            self.throttled.labels(api).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
