@@ -10,9 +10,11 @@ import msgspec
 import structlog
 import uvicorn
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from litestar import Router
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import DESIGN_APPROVED
+from service.api.admin import admin_router
 from service.api.app import ConsumerHealth, Readiness, create_app
 from service.bootstrap import BoundConsumer, Resources, build_consumers, open_resources
 from service.broker.consumer import Consumer, RetryPolicy
@@ -140,7 +142,12 @@ class Service:
         self.resources = resources
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.readiness, self._ingress(resources), self.render_metrics),
+                create_app(
+                    self.readiness,
+                    self._ingress(resources),
+                    self.render_metrics,
+                    self._admin(resources),
+                ),
                 host=self.settings.http_host,
                 port=self.settings.http_port,
                 log_config=None,
@@ -185,6 +192,14 @@ class Service:
             "service.started",
             consumers=list(self.consumer_names),
             http_port=self.settings.http_port,
+        )
+
+    def _admin(self, resources: Resources) -> Router | None:
+        """The admin routes, when an ADMIN_TOKEN is configured (otherwise off: 404)."""
+        if not self.settings.admin_token:
+            return None
+        return admin_router(
+            self.settings.admin_token, resources.ledger, resources.quota, self.readiness
         )
 
     def _ingress(self, resources: Resources) -> Ingress | None:

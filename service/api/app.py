@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, Router, get, post
 from litestar.openapi import OpenAPIConfig
 
 from service.api.asyncapi import asyncapi_document
@@ -34,6 +34,7 @@ def create_app(
     readiness: Callable[[], Readiness],
     ingress: Ingress | None = None,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
+    admin: Router | None = None,
 ) -> Litestar:
     asyncapi = msgspec.json.encode(asyncapi_document())
 
@@ -72,6 +73,7 @@ def create_app(
             asyncapi_json,
             metrics_text,
             *([_webhook_route(ingress)] if ingress else []),
+            *([admin] if admin else []),
         ],
         openapi_config=OpenAPIConfig(title="merch-pipeline", version="0.1.0", path="/schema"),
         logging_config=None,

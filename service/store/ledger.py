@@ -188,13 +188,20 @@ class Ledger:
         shop_id: str | None = None,
         state: str | None = None,
         design_id: str | None = None,
+        after: tuple[float, str, str, int] | None = None,
         limit: int = 1000,
     ) -> list[DesignRow]:
-        where, params = ["1 = 1"], []
+        """Designs in the order they arrived; ``after`` is the (created_at, shop_id, design_id,
+        revision) of the last row of the previous page (keyset pagination)."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         for column, value in (("shop_id", shop_id), ("state", state), ("design_id", design_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if after is not None:
+            where.append("(created_at, shop_id, design_id, revision) > (?, ?, ?, ?)")
+            params.extend(after)
         rows = await self.db.fetchall(
             f"SELECT {_ROW_COLUMNS} FROM designs WHERE {' AND '.join(where)} "
             "ORDER BY created_at, shop_id, design_id, revision LIMIT ?",
