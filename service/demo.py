@@ -155,7 +155,8 @@ async def _presketch(sandbox_url: str, config: SandboxConfig, run_id: str) -> st
 
 
 async def run_demo(shops: int = 4, per_shop: int = 2, timeout_s: float = 120.0) -> int:
-    console = Console()
+    # Without a terminal (a log, CI), give the table room instead of truncating the ids.
+    console = Console(width=None if sys.stdout.isatty() else 150)
     url = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
     with contextlib.ExitStack() as stack:
         if not await _broker_answers(url):
