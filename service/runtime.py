@@ -32,10 +32,10 @@ log = structlog.get_logger("merch_pipeline.runtime")
 
 
 class Attached:
-    def __init__(self, consumer: Consumer, queue: AbstractQueue, tag: str) -> None:
+    def __init__(self, consumer: Consumer, queue: AbstractQueue, tag: str | None) -> None:
         self.consumer = consumer
         self.queue = queue
-        self.tag = tag
+        self.tag = tag  # None while an operator has paused the consumer
 
 
 class Service:
@@ -56,6 +56,8 @@ class Service:
                 name=a.consumer.names.consumer,
                 attached=connected and not a.queue.channel.is_closed,
                 in_flight=a.consumer.in_flight,
+                paused=a.tag is None,
+                prefetch=self.settings.prefetch,
             )
             for a in self.attached
         ]
@@ -65,6 +67,27 @@ class Service:
             and all(c.attached for c in consumers)
         )
         return Readiness(ready=ready, broker_connected=connected, consumers=consumers)
+
+    async def pause(self, name: str) -> bool:
+        """Stop taking messages on consumer ``name`` (in-flight ones finish). False if unknown.
+        A paused consumer stays paused across reconnects; the pod stays ready: it was asked to."""
+        attached = next((a for a in self.attached if a.consumer.names.consumer == name), None)
+        if attached is None:
+            return False
+        if attached.tag is not None:
+            tag, attached.tag = attached.tag, None
+            await attached.queue.cancel(tag)
+            log.warning("consumer.paused", consumer=name)
+        return True
+
+    async def resume(self, name: str) -> bool:
+        attached = next((a for a in self.attached if a.consumer.names.consumer == name), None)
+        if attached is None:
+            return False
+        if attached.tag is None:
+            attached.tag = await attached.queue.consume(attached.consumer.on_message)
+            log.warning("consumer.resumed", consumer=name)
+        return True
 
     async def connect(self, stop: asyncio.Event) -> AbstractRobustConnection | None:
         url = self.settings.amqp_url.reveal()
@@ -198,9 +221,7 @@ class Service:
         """The admin routes, when an ADMIN_TOKEN is configured (otherwise off: 404)."""
         if not self.settings.admin_token:
             return None
-        return admin_router(
-            self.settings.admin_token, resources.ledger, resources.quota, self.readiness
-        )
+        return admin_router(self.settings.admin_token, resources.ledger, resources.quota, self)
 
     def _ingress(self, resources: Resources) -> Ingress | None:
         """The webhook ingress, when at least one producer secret is configured."""
@@ -210,7 +231,7 @@ class Service:
         return Ingress(
             producers=producers,
             deliveries=Deliveries(resources.db),
-            publish=self._publish_design_event,
+            publish=self.publish_design_event,
             broker_ready=lambda: self.readiness().broker_connected,
             rate=RateLimit(self.settings.webhook_rate_per_minute),
             tolerance_s=self.settings.webhook_tolerance_s,
@@ -218,7 +239,7 @@ class Service:
             max_batch=self.settings.webhook_max_batch,
         )
 
-    async def _publish_design_event(self, event: CloudEvent) -> None:
+    async def publish_design_event(self, event: CloudEvent) -> None:
         if self.publisher is None:
             raise RuntimeError("not connected to the broker yet")
         if event.correlationid is None:
@@ -229,6 +250,8 @@ class Service:
         """Stop taking messages, let in-flight ones finish within the grace period, close.
         What has not finished by then is requeued by the broker when the connection closes."""
         for attached in self.attached:
+            if attached.tag is None:
+                continue
             with contextlib.suppress(Exception):
                 await attached.queue.cancel(attached.tag)
         pending = [a.consumer.idle.wait() for a in self.attached]

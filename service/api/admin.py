@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
-from litestar import Request, Response, Router, get
+import structlog
+from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from consumers.ports import DesignKey
+from contracts.cloudevents import CloudEvent, decode_structured
+from contracts.errors import ContractError
+from contracts.events import DESIGN_APPROVED, decode_data
 from service.quota.store import QuotaState, QuotaStore, Unlimited
 from service.secrets import Secret
 from service.store.ledger import DesignRow, Ledger, Step
+
+log = structlog.get_logger("merch_pipeline.admin")
 
 
 class DesignPage(msgspec.Struct, frozen=True):
@@ -39,6 +44,18 @@ class ConsumerStatus(msgspec.Struct, frozen=True):
     name: str
     attached: bool
     in_flight: int
+    paused: bool
+    prefetch: int
+
+
+class PublishedEvent(msgspec.Struct, frozen=True):
+    id: str
+    routing_key: str
+
+
+def _operator(request: Request[Any, Any, Any]) -> str:
+    """Who did it, for the audit line: X-Operator if the caller names themselves."""
+    return request.headers.get("x-operator", "admin-token")[:80]
 
 
 def _cursor(row: DesignRow) -> str:
@@ -88,8 +105,17 @@ def problem_response(request: Request[Any, Any, Any], exc: HTTPException) -> Res
     )
 
 
+class Operated(Protocol):
+    """What the admin API drives in the running service."""
+
+    def readiness(self) -> Any: ...
+    async def pause(self, name: str) -> bool: ...
+    async def resume(self, name: str) -> bool: ...
+    async def publish_design_event(self, event: CloudEvent) -> None: ...
+
+
 def admin_router(
-    token: Secret, ledger: Ledger, quota: QuotaStore | Unlimited, readiness: Callable[[], Any]
+    token: Secret, ledger: Ledger, quota: QuotaStore | Unlimited, service: Operated
 ) -> Router:
     expected = token.reveal().encode()
 
@@ -133,16 +159,81 @@ def admin_router(
             raise HTTPException(status_code=409, detail="the quota limiter is switched off")
         return await quota.state(shop_id)
 
+    def statuses() -> list[ConsumerStatus]:
+        return [
+            ConsumerStatus(
+                name=c.name,
+                attached=c.attached,
+                in_flight=c.in_flight,
+                paused=c.paused,
+                prefetch=c.prefetch,
+            )
+            for c in service.readiness().consumers
+        ]
+
     @get("/consumers", summary="Each consumer of this process")
     async def consumers() -> list[ConsumerStatus]:
-        return [
-            ConsumerStatus(name=c.name, attached=c.attached, in_flight=c.in_flight)
-            for c in readiness().consumers
-        ]
+        return statuses()
+
+    async def _switch(name: str, on: bool, request: Request[Any, Any, Any]) -> ConsumerStatus:
+        done = await (service.resume(name) if on else service.pause(name))
+        if not done:
+            raise HTTPException(status_code=404, detail=f"this process runs no consumer {name!r}")
+        log.warning(
+            "admin.action",
+            action="resume" if on else "pause",
+            consumer=name,
+            operator=_operator(request),
+        )
+        return next(s for s in statuses() if s.name == name)
+
+    @post(
+        "/consumers/{name:str}/pause",
+        status_code=200,
+        summary="Stop taking messages (in-flight ones finish)",
+    )
+    async def pause(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerStatus:
+        return await _switch(name, False, request)
+
+    @post("/consumers/{name:str}/resume", status_code=200, summary="Take messages again")
+    async def resume(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerStatus:
+        return await _switch(name, True, request)
+
+    @post(
+        "/events/design-approved",
+        status_code=202,
+        summary="Validate a design.approved CloudEvent and publish it to merch.events",
+    )
+    async def publish_design(request: Request[Any, Any, Any]) -> PublishedEvent:
+        try:
+            event = decode_structured(await request.body())
+            decode_data(event, DESIGN_APPROVED)
+        except ContractError as exc:
+            raise HTTPException(status_code=400, detail=f"{exc.reason}: {exc.detail}") from None
+        try:
+            await service.publish_design_event(event)
+        except Exception as exc:
+            raise HTTPException(
+                status_code=503,
+                detail="the broker did not confirm the event",
+                headers={"Retry-After": "5"},
+            ) from exc
+        log.warning(
+            "admin.action", action="publish", event_id=event.id, operator=_operator(request)
+        )
+        return PublishedEvent(id=event.id, routing_key=DESIGN_APPROVED.routing_key)
 
     return Router(
         path="/admin",
-        route_handlers=[list_designs, get_design, shop_quota, consumers],
+        route_handlers=[
+            list_designs,
+            get_design,
+            shop_quota,
+            consumers,
+            pause,
+            resume,
+            publish_design,
+        ],
         guards=[require_token],
         tags=["admin"],
         exception_handlers={HTTPException: problem_response},

@@ -18,6 +18,8 @@ class ConsumerHealth(msgspec.Struct, frozen=True):
     name: str
     attached: bool
     in_flight: int
+    paused: bool = False
+    prefetch: int = 0
 
 
 class Readiness(msgspec.Struct, frozen=True):

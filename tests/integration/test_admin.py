@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from contracts.events import DesignRegion
@@ -130,3 +131,37 @@ async def test_without_admin_token_the_admin_routes_are_off(
     async with running_service(settings), httpx.AsyncClient() as http:
         response = await http.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 404
+
+
+async def test_pause_stops_a_consumer_and_resume_restarts_it(
+    admin: httpx.AsyncClient, amqp_url: str
+) -> None:
+    paused = await admin.post(
+        "/admin/consumers/design-approved/pause", headers={"X-Operator": "ops-alice"}
+    )
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    assert (await admin.get("/health/ready")).status_code == 200  # paused on purpose: ready
+    design = sample_design("shop-3", 0, "paused")
+    async with watching(amqp_url) as watcher:
+        await publish(amqp_url, event_message(design_event(design)))
+        with pytest.raises(AssertionError):  # nothing is consumed while paused
+            await watcher.wait_for("product.created", 1, timeout=1.5)
+        resumed = await admin.post("/admin/consumers/design-approved/resume")
+        assert resumed.json()["paused"] is False
+        created = await watcher.wait_for("product.created", 1)
+    assert created[0].data.design_id == design.design_id  # type: ignore[union-attr]
+    unknown = await admin.post("/admin/consumers/nope/pause")
+    assert unknown.status_code == 404
+
+
+async def test_publish_validates_then_publishes(admin: httpx.AsyncClient, amqp_url: str) -> None:
+    event = msgspec.json.encode(design_event(sample_design("shop-3", 1, "admin-publish")))
+    async with watching(amqp_url) as watcher:
+        accepted = await admin.post("/admin/events/design-approved", content=event)
+        assert accepted.status_code == 202, accepted.text
+        await watcher.wait_for("product.created", 1)
+    doc = msgspec.json.decode(event)
+    doc["data"]["revision"] = "two"
+    refused = await admin.post("/admin/events/design-approved", content=msgspec.json.encode(doc))
+    assert refused.status_code == 400
+    assert "$.data.revision" in refused.json()["detail"]
