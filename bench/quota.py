@@ -29,10 +29,9 @@ from contracts.events import ProductCreatedV1
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.sandbox.server import free_port
-from tests.e2e.processes import http_ok, service_env, spawn, start_sandbox, wait_exit
+from tests.e2e.processes import service_env, start_replica, start_sandbox, wait_exit
 from tests.support import (
     DEFAULT_AMQP_URL,
-    eventually,
     max_in_any_window,
     publish,
     sandbox_config,
@@ -80,13 +79,7 @@ async def run(limiter: bool, workdir: Path) -> dict[str, Any]:
                         MAX_ATTEMPTS="10",
                         LOG_LEVEL="warning",
                     )
-                    procs.append(spawn(["run"], env, workdir / f"replica-{n}.log"))
-                    url = f"http://127.0.0.1:{env['HTTP_PORT']}/health/ready"
-                    await eventually(
-                        lambda u=url, p=procs[-1]: http_ok(u, p),  # type: ignore[misc]
-                        timeout=60,
-                        what="replica ready",
-                    )
+                    await start_replica(env, workdir / f"replica-{n}.log", procs)
                 for design in hot + cold:
                     published[design.design_id] = time.time()
                     await publish(amqp_url, event_message(design_event(design)))

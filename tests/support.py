@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -337,3 +338,23 @@ async def throwaway_postgres() -> AsyncIterator[str]:
         await admin.close()
         if container is not None:
             container.stop()
+
+
+def cached_tool(script: str, what: str) -> str:
+    """Run one of scripts/ensure-*.sh (it fetches a tool once into ~/.cache) and return the path
+    it prints. Where it cannot be had, skip on a developer's machine and fail in CI."""
+    import pytest
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return subprocess.run(
+            [str(root / "scripts" / script)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout.strip()
+    except subprocess.CalledProcessError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{what} could not be fetched: {exc.stderr}")

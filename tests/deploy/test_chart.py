@@ -3,7 +3,6 @@ the Kubernetes 1.29 and 1.32 schemas, and checked for the settings a platform te
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.support import cached_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "merch-pipeline"
@@ -44,19 +45,7 @@ SECRETS = [
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    try:
-        found = subprocess.run(
-            [str(ROOT / "scripts" / "ensure-helm.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        ).stdout.strip()
-    except subprocess.CalledProcessError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no helm could be installed: {exc.stderr}")
-    return found
+    return cached_tool("ensure-helm.sh", "helm")
 
 
 def render(helm: str, files: list[Path], *extra: str) -> subprocess.CompletedProcess[str]:

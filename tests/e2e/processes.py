@@ -93,3 +93,15 @@ def log_lines(path: Path) -> list[dict[str, object]]:
             except json.JSONDecodeError:
                 continue
     return lines
+
+
+async def start_replica(
+    env: dict[str, str], log: Path, procs: list[subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
+    """Spawn ``merch-pipeline run`` with ``env`` (added to ``procs`` at once, so the caller's
+    clean-up sees it) and wait until it reports ready."""
+    proc = spawn(["run"], env, log)
+    procs.append(proc)
+    url = f"http://127.0.0.1:{env['HTTP_PORT']}/health/ready"
+    await eventually(lambda: http_ok(url, proc), timeout=60, what="replica ready")
+    return proc

@@ -12,9 +12,8 @@ import pytest
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.sandbox.server import free_port
-from tests.e2e.processes import http_ok, service_env, spawn, start_sandbox, wait_exit
+from tests.e2e.processes import service_env, start_replica, start_sandbox, wait_exit
 from tests.support import (
-    eventually,
     max_in_any_window,
     publish,
     sandbox_config,
@@ -61,13 +60,7 @@ async def test_two_replicas_never_exceed_the_quota_and_never_see_a_429(
                     QUOTA_MARGIN_MIN_S="0.25",
                     QUOTA_MAX_HOLD_S="0.05",
                 )
-                procs.append(spawn(["run"], env, tmp_path / f"replica-{replica}.log"))
-                url = f"http://127.0.0.1:{env['HTTP_PORT']}/health/ready"
-                await eventually(
-                    lambda u=url, p=procs[-1]: http_ok(u, p),
-                    timeout=30,  # type: ignore[misc]
-                    what="replica ready",
-                )
+                await start_replica(env, tmp_path / f"replica-{replica}.log", procs)
             for design in designs:
                 await publish(amqp_url, event_message(design_event(design)))
             await watcher.wait_for("pins.created", len(designs), timeout=90)

@@ -4,7 +4,6 @@ validate against the JSON Schemas it publishes."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,24 +16,14 @@ import pytest
 from contracts.events import DESIGN_APPROVED, EVENT_TYPES
 from service.api.asyncapi import asyncapi_document
 from service.samples import design_event, sample_design
+from tests.support import cached_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def official_schema() -> dict[str, Any]:
-    try:
-        path = subprocess.run(
-            [str(ROOT / "scripts" / "ensure-asyncapi-schema.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        ).stdout.strip()
-    except subprocess.CalledProcessError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"the AsyncAPI schema could not be fetched: {exc.stderr}")
+    path = cached_tool("ensure-asyncapi-schema.sh", "the AsyncAPI schema")
     return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
 
 
