@@ -105,6 +105,29 @@ def _images(images: list[DesignPipelineImageV1]) -> list[ProductImage]:
     ]
 
 
+def product_created(
+    design: DesignApprovedV1,
+    *,
+    customization_id: str,
+    product_id: str,
+    images: list[ProductImage],
+    created_at: str,
+) -> ProductCreatedV1:
+    """The product.created data for ``design`` (also built by an operator's reconcile, where
+    Fourthwall's image list is not known: empty)."""
+    return ProductCreatedV1(
+        shop_id=design.shop_id,
+        design_id=design.design_id,
+        revision=design.revision,
+        customization_id=customization_id,
+        product_id=product_id,
+        name=design.product.name,
+        images=images,
+        recommendations=design.recommendations,
+        created_at=created_at,
+    )
+
+
 def created_outgoing(created: ProductCreatedV1) -> Outgoing:
     event_id = stable_event_id(
         "product.created", created.shop_id, created.design_id, created.revision
@@ -161,6 +184,9 @@ async def _advance(
                 created_outgoing(msgspec.json.decode(record.product_event, type=ProductCreatedV1))
             ]
         )
+    if record.state == "failed" and delivery.retry_by:
+        # An operator asked for this run: resume from the last good step.
+        record = await ports.ledger.reopen(record.key, delivery.token, delivery.retry_by)
     if record.state in ("failed", "needs_reconciliation") and record.failed_event:
         failed = msgspec.json.decode(record.failed_event, type=ProductFailedV1)
         return Reject(
@@ -220,15 +246,11 @@ async def _advance(
             detail="Fourthwall answered 201 without a productId",
             retryable=False,
         )
-    created = ProductCreatedV1(
-        shop_id=design.shop_id,
-        design_id=design.design_id,
-        revision=design.revision,
+    created = product_created(
+        design,
         customization_id=customization_id,
         product_id=product.product_id,
-        name=design.product.name,
         images=_images(product.images),
-        recommendations=design.recommendations,
         created_at=iso(ports.clock()),
     )
     await ports.ledger.record_product(key, token, product.product_id, _encoder.encode(created))

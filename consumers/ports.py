@@ -111,6 +111,12 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     token: str
     event_id: str
     quota_ticket: str | None = None  # a planned quota slot this message waited for
+    # The CloudEvent as received (structured JSON): kept with the design so an operator can
+    # run it again (admin retry) and rebuild what it would have produced (reconcile).
+    cloud_event: bytes | None = None
+    # An operator asked for this run (admin retry, dead-letter replay): a failed design resumes
+    # from its last good step instead of being rejected again.
+    retry_by: str | None = None
 
 
 class DesignLedger(Protocol):
@@ -150,6 +156,10 @@ class DesignLedger(Protocol):
         detail: str,
         failed_event: bytes,
     ) -> None: ...
+
+    async def reopen(self, key: DesignKey, token: str, operator: str) -> DesignRecord:
+        """A failed design goes back to its last good step (its customization kept)."""
+        ...
 
     async def release(self, key: DesignKey, token: str) -> None: ...
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import aio_pika
 import msgspec
 import structlog
 import uvicorn
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from litestar import Router
 
 from contracts.cloudevents import CloudEvent
@@ -17,9 +18,10 @@ from contracts.events import DESIGN_APPROVED
 from service.api.admin import admin_router
 from service.api.app import ConsumerHealth, Readiness, create_app
 from service.bootstrap import BoundConsumer, Resources, build_consumers, open_resources
+from service.broker.codec import RETRY_BY_HEADER, event_message
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.publisher import Publisher, open_publisher
-from service.broker.topology import QUEUES, declare_queues
+from service.broker.topology import DESIGN_APPROVED_QUEUE, QUEUES, declare_queues
 from service.failpoints import Failpoints, wrap
 from service.secrets import redact_url
 from service.settings import Settings
@@ -221,7 +223,13 @@ class Service:
         """The admin routes, when an ADMIN_TOKEN is configured (otherwise off: 404)."""
         if not self.settings.admin_token:
             return None
-        return admin_router(self.settings.admin_token, resources.ledger, resources.quota, self)
+        return admin_router(
+            self.settings.admin_token,
+            resources.ledger,
+            resources.quota,
+            self,
+            timeout_s=self.settings.http_timeout_s,
+        )
 
     def _ingress(self, resources: Resources) -> Ingress | None:
         """The webhook ingress, when at least one producer secret is configured."""
@@ -245,6 +253,32 @@ class Service:
         if event.correlationid is None:
             event = msgspec.structs.replace(event, correlationid=event.id)
         await self.publisher.publish_event(event, DESIGN_APPROVED.routing_key)
+
+    async def send_design_to_queue(self, event: CloudEvent, operator: str) -> None:
+        """Put a design.approved event straight on our queue as an operator's retry, a first
+        attempt (other subscribers of merch.events had it already)."""
+        if self.publisher is None:
+            raise RuntimeError("not connected to the broker yet")
+        message = event_message(event)
+        message.headers[RETRY_BY_HEADER] = operator
+        await self.publisher.send_to_queue(DESIGN_APPROVED_QUEUE.queue, message)
+
+    async def publish_event(self, event: CloudEvent, routing_key: str) -> None:
+        if self.publisher is None:
+            raise RuntimeError("not connected to the broker yet")
+        await self.publisher.publish_event(event, routing_key)
+
+    @contextlib.asynccontextmanager
+    async def broker_channel(self) -> AsyncIterator[AbstractChannel]:
+        """A channel with publisher confirms for one admin operation, closed after it."""
+        if self.connection is None or not self.readiness().broker_connected:
+            raise RuntimeError("not connected to the broker")
+        channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+        try:
+            yield channel
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
     async def shutdown(self) -> None:
         """Stop taking messages, let in-flight ones finish within the grace period, close.

@@ -1,4 +1,4 @@
-"""``/admin``: what operators read (and, later, fix) without touching the database or broker.
+"""``/admin``: what operators read and fix without touching the database or the broker.
 
 Every route needs ``Authorization: Bearer <ADMIN_TOKEN>``, compared in constant time: 401
 without a token, 403 with a wrong one. With no ADMIN_TOKEN configured the router is not
@@ -8,21 +8,29 @@ mounted at all (404): off, not open. Errors are RFC 9457 problem details.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
-from typing import Annotated, Any, Protocol
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 import structlog
-from litestar import Request, Response, Router, get, post
+from aio_pika.abc import AbstractChannel
+from litestar import Request, Response, Router, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from consumers.ports import DesignKey
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.errors import ContractError
 from contracts.events import DESIGN_APPROVED, decode_data
+from service import recovery
+from service.broker import dead_letters
+from service.broker.dead_letters import DeadLetter, DeadLetterQueue
+from service.broker.topology import QUEUES, QueueNames
 from service.quota.store import QuotaState, QuotaStore, Unlimited
 from service.secrets import Secret
 from service.store.ledger import DesignRow, Ledger, Step
@@ -51,6 +59,28 @@ class ConsumerStatus(msgspec.Struct, frozen=True):
 class PublishedEvent(msgspec.Struct, frozen=True):
     id: str
     routing_key: str
+
+
+class RetryResult(msgspec.Struct, frozen=True):
+    action: Literal["requeued", "republished"]
+    design: DesignRow
+
+
+class ReconcileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The product Fourthwall holds for the design, as the operator found it there."""
+
+    product_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Replayed(msgspec.Struct, frozen=True):
+    queue: str
+    to: str
+    replayed: list[str]
+
+
+class Discarded(msgspec.Struct, frozen=True):
+    queue: str
+    discarded: int
 
 
 def _operator(request: Request[Any, Any, Any]) -> str:
@@ -112,10 +142,31 @@ class Operated(Protocol):
     async def pause(self, name: str) -> bool: ...
     async def resume(self, name: str) -> bool: ...
     async def publish_design_event(self, event: CloudEvent) -> None: ...
+    async def send_design_to_queue(self, event: CloudEvent, operator: str) -> None: ...
+    async def publish_event(self, event: CloudEvent, routing_key: str) -> None: ...
+    def broker_channel(self) -> AbstractAsyncContextManager[AbstractChannel]: ...
+
+
+def _dead_letter_queue(name: str) -> QueueNames:
+    names = QUEUES.get(name)
+    if names is None:
+        raise HTTPException(
+            status_code=404, detail=f"no dead-letter queue for {name!r}; one of {sorted(QUEUES)}"
+        )
+    return names
+
+
+def _refused(exc: recovery.Refused) -> HTTPException:
+    headers = {"Retry-After": "5"} if exc.status == 503 else None
+    return HTTPException(status_code=exc.status, detail=exc.detail, headers=headers)
 
 
 def admin_router(
-    token: Secret, ledger: Ledger, quota: QuotaStore | Unlimited, service: Operated
+    token: Secret,
+    ledger: Ledger,
+    quota: QuotaStore | Unlimited,
+    service: Operated,
+    timeout_s: float = 10.0,
 ) -> Router:
     expected = token.reveal().encode()
 
@@ -152,6 +203,164 @@ def admin_router(
         if row is None:
             raise HTTPException(status_code=404, detail=f"no design {design_ref!r}")
         return DesignDetail(design=row, steps=await ledger.steps(key))
+
+    @post(
+        "/designs/{design_ref:str}/retry",
+        status_code=202,
+        summary="Run a failed design again from its last good step",
+    )
+    async def retry_design(
+        design_ref: FromPath[str], request: Request[Any, Any, Any]
+    ) -> RetryResult:
+        key = design_key(design_ref)
+        try:
+            action = await recovery.retry_design(
+                ledger, key, operator=_operator(request), send=service.send_design_to_queue
+            )
+        except recovery.Refused as exc:
+            raise _refused(exc) from None
+        row = await ledger.design(key)
+        assert row is not None
+        return RetryResult(action=action, design=row)
+
+    @post(
+        "/designs/{design_ref:str}/reconcile",
+        status_code=200,
+        summary="Record the product Fourthwall made for a design that needs reconciliation",
+    )
+    async def reconcile_design(
+        design_ref: FromPath[str], data: JSONBody[ReconcileRequest], request: Request[Any, Any, Any]
+    ) -> DesignDetail:
+        key = design_key(design_ref)
+        try:
+            await recovery.reconcile_design(
+                ledger,
+                key,
+                data.product_id,
+                operator=_operator(request),
+                publish=service.publish_event,
+            )
+        except recovery.Refused as exc:
+            raise _refused(exc) from None
+        row = await ledger.design(key)
+        assert row is not None
+        return DesignDetail(design=row, steps=await ledger.steps(key))
+
+    @contextlib.asynccontextmanager
+    async def broker() -> AsyncIterator[AbstractChannel]:
+        try:
+            async with service.broker_channel() as channel:
+                yield channel
+        except HTTPException:
+            raise
+        except Exception as exc:
+            log.warning("admin.broker_error", error=type(exc).__name__)
+            raise HTTPException(
+                status_code=503,
+                detail=f"the broker did not answer ({type(exc).__name__})",
+                headers={"Retry-After": "5"},
+            ) from None
+
+    @get("/dead-letters", summary="Each dead-letter queue and how many messages it holds")
+    async def dead_letter_queues() -> list[DeadLetterQueue]:
+        async with broker() as channel:
+            return [await dead_letters.depth(channel, names) for names in QUEUES.values()]
+
+    @get(
+        "/dead-letters/{name:str}/messages",
+        summary="Look at the oldest dead letters (they stay where they are)",
+    )
+    async def peek_dead_letters(
+        name: FromPath[str], limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20
+    ) -> list[DeadLetter]:
+        names = _dead_letter_queue(name)
+        async with broker() as channel:
+            return await dead_letters.peek(channel, names, limit)
+
+    async def _replay(
+        name: str, ids: frozenset[str] | None, limit: int, request: Request[Any, Any, Any]
+    ) -> Replayed:
+        names = _dead_letter_queue(name)
+        operator = _operator(request)
+        async with broker() as channel:
+            replayed = await dead_letters.replay(
+                channel, names, operator=operator, ids=ids, limit=limit, timeout_s=timeout_s
+            )
+        if ids is not None and not replayed:
+            raise HTTPException(status_code=404, detail=f"no dead letter {min(ids)!r} in {name}")
+        log.warning(
+            "admin.action",
+            action="dead_letters.replay",
+            queue=names.dead_letter,
+            count=len(replayed),
+            ids=replayed[:20],
+            operator=operator,
+        )
+        return Replayed(queue=names.dead_letter, to=names.queue, replayed=replayed)
+
+    @post(
+        "/dead-letters/{name:str}/replay",
+        status_code=200,
+        summary="Put every dead letter (at most `limit`) back on its source queue",
+    )
+    async def replay_all(
+        name: FromPath[str],
+        request: Request[Any, Any, Any],
+        limit: Annotated[int, QueryParameter(ge=1, le=dead_letters.MAX_SWEEP)] = 1000,
+    ) -> Replayed:
+        return await _replay(name, None, limit, request)
+
+    @post(
+        "/dead-letters/{name:str}/messages/{message_id:str}/replay",
+        status_code=200,
+        summary="Put one dead letter back on its source queue",
+    )
+    async def replay_one(
+        name: FromPath[str], message_id: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Replayed:
+        return await _replay(name, frozenset({message_id}), dead_letters.MAX_SWEEP, request)
+
+    @delete(
+        "/dead-letters/{name:str}/messages/{message_id:str}",
+        status_code=200,
+        summary="Drop one dead letter",
+    )
+    async def discard_one(
+        name: FromPath[str], message_id: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Discarded:
+        names = _dead_letter_queue(name)
+        async with broker() as channel:
+            dropped = await dead_letters.discard(
+                channel, names, frozenset({message_id}), dead_letters.MAX_SWEEP
+            )
+        if not dropped:
+            raise HTTPException(status_code=404, detail=f"no dead letter {message_id!r} in {name}")
+        log.warning(
+            "admin.action",
+            action="dead_letters.discard",
+            queue=names.dead_letter,
+            ids=dropped,
+            operator=_operator(request),
+        )
+        return Discarded(queue=names.dead_letter, discarded=len(dropped))
+
+    @delete(
+        "/dead-letters/{name:str}/messages",
+        status_code=200,
+        summary="Purge the dead-letter queue",
+    )
+    async def purge(name: FromPath[str], request: Request[Any, Any, Any]) -> Discarded:
+        names = _dead_letter_queue(name)
+        async with broker() as channel:
+            count = await dead_letters.purge(channel, names)
+        log.warning(
+            "admin.action",
+            action="dead_letters.purge",
+            queue=names.dead_letter,
+            count=count,
+            operator=_operator(request),
+        )
+        return Discarded(queue=names.dead_letter, discarded=count)
 
     @get("/shops/{shop_id:str}/quota", summary="The shop's Fourthwall quota right now")
     async def shop_quota(shop_id: FromPath[str]) -> QuotaState:
@@ -228,6 +437,14 @@ def admin_router(
         route_handlers=[
             list_designs,
             get_design,
+            retry_design,
+            reconcile_design,
+            dead_letter_queues,
+            peek_dead_letters,
+            replay_all,
+            replay_one,
+            discard_one,
+            purge,
             shop_quota,
             consumers,
             pause,

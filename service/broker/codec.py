@@ -21,6 +21,15 @@ from contracts.errors import ContractError
 ATTEMPT_HEADER = "x-merch-attempt"
 DEFERRALS_HEADER = "x-merch-deferrals"
 QUOTA_TICKET_HEADER = "x-merch-quota-ticket"
+DEAD_LETTER_ID_HEADER = "x-merch-dead-letter-id"  # names one dead letter for the admin API
+RETRY_BY_HEADER = "x-merch-retry-by"  # an operator asked for this run (retry or replay)
+
+
+def retry_by_of(message: AbstractMessage) -> str | None:
+    value = (message.headers or {}).get(RETRY_BY_HEADER)
+    if isinstance(value, bytes | bytearray):
+        value = value.decode(errors="replace")
+    return value[:80] if isinstance(value, str) and value else None
 
 
 def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:

@@ -21,11 +21,12 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry
 from consumers.ports import Delivery
-from contracts.cloudevents import CloudEvent
+from contracts.cloudevents import CloudEvent, encode_structured
 from contracts.errors import ContractError
 from contracts.events import EventData, decode_data, event_type_of, make_event
 from service.broker.codec import (
     ATTEMPT_HEADER,
+    DEAD_LETTER_ID_HEADER,
     DEFERRALS_HEADER,
     QUOTA_TICKET_HEADER,
     attempt_of,
@@ -33,6 +34,7 @@ from service.broker.codec import (
     decode_message,
     deferrals_of,
     quota_ticket_of,
+    retry_by_of,
 )
 from service.broker.publisher import Publisher
 from service.broker.topology import QueueNames
@@ -169,6 +171,8 @@ class Consumer:
             token=uuid.uuid4().hex,
             event_id=event.id,
             quota_ticket=quota_ticket_of(message),
+            cloud_event=encode_structured(event),
+            retry_by=retry_by_of(message),
         )
         try:
             outcome = await self.handle(data, delivery)
@@ -299,4 +303,5 @@ class Consumer:
         self, message: AbstractIncomingMessage, *, reason: str, code: str, detail: str, attempt: int
     ) -> None:
         headers = self._failure_headers(message, reason, code, detail, attempt)
+        headers[DEAD_LETTER_ID_HEADER] = uuid.uuid4().hex
         await self.publisher.send_to_queue(self.names.dead_letter, copy_message(message, headers))

@@ -9,7 +9,7 @@ For each consumer queue Q:
                           queues expire only at the head, so one TTL per queue keeps order = expiry
                           order), dead-lettering back to ``Q`` through the default exchange.
 - ``Q.dead-letter``       quorum, where the service parks what it will not retry, with reason
-                          headers.
+                          headers; a delivery limit far out of reach (see below).
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from contracts.events import DESIGN_APPROVED, EXCHANGE, PRODUCT_CREATED, EventType
 
 DELIVERY_LIMIT = 10
+# A dead-letter queue is only read by operators (peek returns what it looked at, and before
+# RabbitMQ 4.3 every return counts as a delivery). 4.x quorum queues default to a limit of 20
+# and drop what passes it; -1 ("no limit" on 4.x) drops every returned message on 3.x. So the
+# limit is explicit and out of reach.
+DEAD_LETTER_DELIVERY_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,11 @@ async def declare_queues(
 ) -> aio_pika.abc.AbstractQueue:
     """Declare Q, its delay tiers and its dead-letter queue; return Q."""
     exchange = await declare_exchange(channel)
-    await channel.declare_queue(names.dead_letter, durable=True, arguments=_quorum())
+    await channel.declare_queue(
+        names.dead_letter,
+        durable=True,
+        arguments=_quorum(**{"x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT}),
+    )
     for delay in retry_delays_s:
         await channel.declare_queue(
             names.retry(delay),

@@ -44,8 +44,10 @@ class Sandbox:
         )
         return answer
 
-    async def trouble(self) -> Answer | None:
+    async def trouble(self, endpoint: str) -> Answer | None:
         faults = self.config.faults
+        if faults.endpoints and endpoint not in faults.endpoints:
+            return None
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         roll = self._random.random()
@@ -58,6 +60,12 @@ class Sandbox:
                 {"Retry-After": "1"},
             )
         return None
+
+    def answer_lost(self, endpoint: str) -> bool:
+        faults = self.config.faults
+        if faults.endpoints and endpoint not in faults.endpoints:
+            return False
+        return self._random.random() < faults.lost_answer_rate
 
     def records(self) -> dict[str, Any]:
         return {
@@ -87,7 +95,7 @@ async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoin
             None,
             (401, {"code": "UNAUTHORIZED", "title": "Unauthorized"}, {}),
         )
-    injected = await sandbox.trouble()
+    injected = await sandbox.trouble(endpoint)
     if injected is not None:
         return sandbox.record("fourthwall", endpoint, shop_id, injected)
     limited = sandbox.fourthwall.rate_limit(shop_id, time.monotonic())
@@ -99,7 +107,11 @@ async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoin
         if endpoint == CUSTOMIZATIONS_PATH
         else sandbox.fourthwall.create_product
     )
-    return sandbox.record("fourthwall", endpoint, shop_id, handler(shop_id, body))
+    answer = handler(shop_id, body)
+    if answer[0] < 300 and sandbox.answer_lost(endpoint):
+        # Done on Fourthwall's side, but the caller never hears: a gateway timeout.
+        answer = (504, {"code": "GATEWAY_TIMEOUT"}, {})
+    return sandbox.record("fourthwall", endpoint, shop_id, answer)
 
 
 def create_sandbox_app(config: SandboxConfig) -> Litestar:
@@ -120,7 +132,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
         denied = sandbox.luigisbox.check_auth(tracker_id, headers, datetime.now(UTC))
         if denied is not None:
             return _respond(sandbox.record("luigisbox", endpoint, tracker_id, denied))
-        injected = await sandbox.trouble()
+        injected = await sandbox.trouble(endpoint)
         if injected is not None:
             status, _, extra = injected
             answer: Answer = (status, {"reason": "Injected failure"}, extra)

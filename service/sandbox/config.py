@@ -49,7 +49,10 @@ class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     latency_ms: float = 0.0
     error_rate_5xx: float = 0.0
     rate_429: float = 0.0
+    lost_answer_rate: float = 0.0  # the call takes effect, the answer is a 504
     seed: int | None = None
+    # Only these endpoints (as recorded: "/open-api/v1.0/products", ...); empty: every one.
+    endpoints: list[str] = []
 
 
 class SandboxConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -67,34 +67,26 @@ class Ledger:
 
     async def claim(self, key: DesignKey, delivery: Delivery) -> DesignRecord | None:
         now = self.clock()
+        event = _text(delivery.cloud_event) if delivery.cloud_event else None
         created = await self.db.execute(
-            "INSERT INTO designs (shop_id, design_id, revision, state, event_id, attempts, "
-            "created_at, updated_at) VALUES (?, ?, ?, 'received', ?, 0, ?, ?) "
+            "INSERT INTO designs (shop_id, design_id, revision, state, event_id, design_event, "
+            "attempts, created_at, updated_at) VALUES (?, ?, ?, 'received', ?, ?, 0, ?, ?) "
             "ON CONFLICT (shop_id, design_id, revision) DO NOTHING",
-            (*_k(key), delivery.event_id, now, now),
+            (*_k(key), delivery.event_id, event, now, now),
         )
         if created:
             await self._step(key, "received", None, f"event {delivery.event_id}")
         won = await self.db.execute(
             "UPDATE designs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
-            f"updated_at = ? WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
-            (delivery.token, now + self.lease_s, now, *_k(key), now),
+            "design_event = COALESCE(design_event, ?), updated_at = ? "
+            f"WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
+            (delivery.token, now + self.lease_s, event, now, *_k(key), now),
         )
         if not won:
             return None
         row = await self.db.fetchone(f"SELECT {_RECORD_COLUMNS} FROM designs WHERE {_KEY}", _k(key))
         assert row is not None
-        state, customization_id, requested, product_id, product_event, failed_event, n = row
-        return DesignRecord(
-            key=key,
-            state=state,
-            customization_id=customization_id,
-            product_requested=bool(requested),
-            product_id=product_id,
-            product_event=product_event.encode() if product_event else None,
-            failed_event=failed_event.encode() if failed_event else None,
-            attempts=int(n),
-        )
+        return _record(key, row)
 
     async def _fenced(
         self, key: DesignKey, token: str, assignments: str, params: tuple[Any, ...]
@@ -177,6 +169,54 @@ class Ledger:
         )
         if changed:
             await self._step(key, "published", None, None)
+
+    # --- what an operator does (admin API) ------------------------------------------------
+    # Each is one conditional UPDATE: it applies only in the state it is meant for and only
+    # while no delivery holds the lease, so it cannot race a consumer working on the design.
+
+    async def design_event(self, key: DesignKey) -> bytes | None:
+        """The design.approved CloudEvent as first received (None for designs claimed before
+        migration 4 kept it)."""
+        row = await self.db.fetchone(f"SELECT design_event FROM designs WHERE {_KEY}", _k(key))
+        return row[0].encode() if row and row[0] else None
+
+    async def reopen(self, key: DesignKey, token: str, operator: str) -> DesignRecord:
+        """A failed design goes back to its last good step (customization kept, if made).
+        ``product_requested`` stays: if Fourthwall did build the product, the next call says
+        so and the design goes to needs_reconciliation instead of a second product."""
+        await self._fenced(
+            key,
+            token,
+            "state = CASE WHEN customization_id IS NULL THEN 'received' "
+            "ELSE 'customization_created' END, failed_event = NULL",
+            (),
+        )
+        await self._step(key, "retry_requested", None, f"by {operator}")
+        record = await self.record(key)
+        assert record is not None
+        return record
+
+    async def reconcile(
+        self, key: DesignKey, product_id: str, product_event: bytes, operator: str
+    ) -> bool:
+        """Record the product an operator found on Fourthwall for a design that needs
+        reconciliation; the design is product_created and its product.created can go out."""
+        now = self.clock()
+        changed = await self.db.execute(
+            "UPDATE designs SET state = 'product_created', product_id = ?, product_event = ?, "
+            "failed_event = NULL, updated_at = ? "
+            f"WHERE {_KEY} AND state = 'needs_reconciliation' "
+            "AND (lease_owner IS NULL OR lease_until < ?)",
+            (product_id, _text(product_event), now, *_k(key), now),
+        )
+        if changed:
+            await self._step(key, "reconciled", None, f"product {product_id}, by {operator}")
+        return bool(changed)
+
+    async def record(self, key: DesignKey) -> DesignRecord | None:
+        """The design's record without taking its lease (for the admin API)."""
+        row = await self.db.fetchone(f"SELECT {_RECORD_COLUMNS} FROM designs WHERE {_KEY}", _k(key))
+        return _record(key, row) if row else None
 
     async def design(self, key: DesignKey) -> DesignRow | None:
         row = await self.db.fetchone(f"SELECT {_ROW_COLUMNS} FROM designs WHERE {_KEY}", _k(key))
@@ -273,6 +313,20 @@ class Ledger:
 
 def _k(key: DesignKey) -> tuple[str, str, int]:
     return key.shop_id, key.design_id, key.revision
+
+
+def _record(key: DesignKey, row: tuple[Any, ...]) -> DesignRecord:
+    state, customization_id, requested, product_id, product_event, failed_event, n = row
+    return DesignRecord(
+        key=key,
+        state=state,
+        customization_id=customization_id,
+        product_requested=bool(requested),
+        product_id=product_id,
+        product_event=product_event.encode() if product_event else None,
+        failed_event=failed_event.encode() if failed_event else None,
+        attempts=int(n),
+    )
 
 
 def _design_row(row: tuple[Any, ...]) -> DesignRow:

@@ -98,7 +98,12 @@ def _v3(dialect: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3)]
+def _v4(dialect: Dialect) -> list[str]:
+    """The design.approved CloudEvent as received, for the operator's retry and reconcile."""
+    return ["ALTER TABLE designs ADD COLUMN design_event TEXT"]
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
 
 
 async def current_version(db: Database) -> int:

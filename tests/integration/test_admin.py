@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aio_pika
 import httpx
 import msgspec
 import pytest
 
 from contracts.events import DesignRegion
+from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.settings import Settings, load_settings
 from tests.support import (
     SandboxHandle,
+    Seen,
+    eventually,
     publish,
     running_service,
     throwaway_postgres,
@@ -165,3 +169,147 @@ async def test_publish_validates_then_publishes(admin: httpx.AsyncClient, amqp_u
     refused = await admin.post("/admin/events/design-approved", content=msgspec.json.encode(doc))
     assert refused.status_code == 400
     assert "$.data.revision" in refused.json()["detail"]
+
+
+def _of(design_id: str) -> Callable[[Seen], bool]:
+    return lambda seen: getattr(seen.data, "design_id", None) == design_id
+
+
+async def test_a_failed_design_is_retried_from_its_last_good_step(
+    admin: httpx.AsyncClient, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    design = sample_design("shop-3", 0, "retry")
+    ref = f"shop-3:{design.design_id}:{design.revision}"
+    await sandbox.set_faults(error_rate_5xx=1.0, endpoints=[PRODUCTS_PATH])
+    async with watching(amqp_url) as watcher:
+        await publish(amqp_url, event_message(design_event(design)))
+        await watcher.wait_for("product.failed", 1, where=_of(design.design_id))
+        failed = (await admin.get(f"/admin/designs/{ref}")).json()["design"]
+        assert (failed["state"], failed["last_code"]) == ("failed", "SERVICE_UNAVAILABLE")
+        assert failed["customization_id"]  # the last good step
+        await sandbox.set_faults()  # the outage is over
+        retried = await admin.post(f"/admin/designs/{ref}/retry", headers={"X-Operator": "ops-bob"})
+        assert retried.status_code == 202, retried.text
+        assert retried.json()["action"] == "requeued"
+        await watcher.wait_for("pins.created", 1, where=_of(design.design_id))
+    detail = (await admin.get(f"/admin/designs/{ref}")).json()
+    assert detail["design"]["state"] == "published"
+    steps = [(s["step"], s["detail"]) for s in detail["steps"]]
+    assert ("retry_requested", "by ops-bob") in steps
+    assert [s for s, _ in steps].count("customization_created") == 1
+    made = [c for c in (await sandbox.records())["customizations"].values()]
+    assert sum(1 for c in made if c["shop_id"] == "shop-3") == 1  # not made a second time
+    again = await admin.post(f"/admin/designs/{ref}/retry")
+    assert again.status_code == 409 and "published" in again.json()["detail"]
+    assert (await admin.post("/admin/designs/shop-3:nope:1/retry")).status_code == 404
+
+
+async def test_a_design_needing_reconciliation_is_reconciled_and_gets_its_pins(
+    admin: httpx.AsyncClient, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    design = sample_design("shop-3", 0, "reconcile")
+    ref = f"shop-3:{design.design_id}:{design.revision}"
+    # Fourthwall makes the product but its answer never arrives; the next call is refused.
+    await sandbox.set_faults(lost_answer_rate=1.0, endpoints=[PRODUCTS_PATH])
+    async with watching(amqp_url) as watcher:
+        await publish(amqp_url, event_message(design_event(design)))
+        await watcher.wait_for("product.failed", 1, where=_of(design.design_id))
+        await sandbox.set_faults()
+        row = (await admin.get(f"/admin/designs/{ref}")).json()["design"]
+        assert row["state"] == "needs_reconciliation"
+        refused = await admin.post(f"/admin/designs/{ref}/retry")
+        assert refused.status_code == 409 and "reconcile" in refused.json()["detail"]
+        products = (await sandbox.records())["products"]
+        [product_id] = [
+            pid for pid, p in products.items() if p["customization_id"] == row["customization_id"]
+        ]
+        unknown_field = await admin.post(
+            f"/admin/designs/{ref}/reconcile", json={"product_id": product_id, "note": "x"}
+        )
+        assert unknown_field.status_code == 400
+        assert unknown_field.headers["content-type"].startswith("application/problem+json")
+        done = await admin.post(
+            f"/admin/designs/{ref}/reconcile",
+            json={"product_id": product_id},
+            headers={"X-Operator": "ops-dana"},
+        )
+        assert done.status_code == 200, done.text
+        [pins] = await watcher.wait_for("pins.created", 1, where=_of(design.design_id))
+    assert pins.data.product_id == product_id  # type: ignore[union-attr]
+    detail = done.json()
+    assert (detail["design"]["state"], detail["design"]["product_id"]) == ("published", product_id)
+    assert ("reconciled", f"product {product_id}, by ops-dana") in [
+        (s["step"], s["detail"]) for s in detail["steps"]
+    ]
+    other = await admin.post(f"/admin/designs/{ref}/reconcile", json={"product_id": "prd_other"})
+    assert other.status_code == 409 and product_id in other.json()["detail"]
+    assert len((await sandbox.records())["products"]) == len(products)  # no second product
+
+
+async def _depth(admin: httpx.AsyncClient, count: int) -> bool:
+    queues = (await admin.get("/admin/dead-letters")).json()
+    return {q["consumer"]: q["messages"] for q in queues}["design-approved"] == count
+
+
+async def test_dead_letters_are_peeked_replayed_discarded_and_purged(
+    admin: httpx.AsyncClient, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    # Dead already: the fixture's design with a missing image. Add a body that is not JSON and
+    # a design that ran out of attempts while Fourthwall's customizations were down.
+    outage = sample_design("shop-3", 0, "outage")
+    await sandbox.set_faults(error_rate_5xx=1.0, endpoints=[CUSTOMIZATIONS_PATH])
+    async with watching(amqp_url) as watcher:
+        await publish(amqp_url, aio_pika.Message(b"\xff\xfe\x00 not json", message_id="junk-1"))
+        await publish(amqp_url, event_message(design_event(outage)))
+        await watcher.wait_for("product.failed", 1, where=_of(outage.design_id))
+        await eventually(lambda: _depth(admin, 3), what="3 dead letters")
+        peeked = (await admin.get("/admin/dead-letters/design-approved/messages")).json()
+        by_code = {p["code"]: p for p in peeked}
+        assert set(by_code) == {"MEDIA_FILE_DO_NOT_EXISTS", "SERVICE_UNAVAILABLE", "invalid_json"}
+        junk, dead = by_code["invalid_json"], by_code["SERVICE_UNAVAILABLE"]
+        assert junk["body"]["encoding"] == "base64" and junk["id"]
+        assert (dead["reason"], dead["attempts"]) == ("attempts_exhausted", 3)
+        assert dead["body"]["encoding"] == "json"
+        assert dead["body"]["content"]["data"]["design_id"] == outage.design_id
+        again = (await admin.get("/admin/dead-letters/design-approved/messages")).json()
+        assert sorted(p["id"] for p in again) == sorted(p["id"] for p in peeked)  # left in place
+
+        await sandbox.set_faults()  # the outage is over: replay the design that ran out
+        replayed = await admin.post(
+            f"/admin/dead-letters/design-approved/messages/{dead['id']}/replay",
+            headers={"X-Operator": "ops-carol"},
+        )
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json() == {
+            "queue": "merch-pipeline.design-approved.dead-letter",
+            "to": "merch-pipeline.design-approved",
+            "replayed": [dead["id"]],
+        }
+        await watcher.wait_for("pins.created", 1, where=_of(outage.design_id))
+    ref = f"shop-3:{outage.design_id}:{outage.revision}"
+    detail = (await admin.get(f"/admin/designs/{ref}")).json()
+    assert detail["design"]["state"] == "published"
+    assert ("retry_requested", "by ops-carol") in [
+        (s["step"], s["detail"]) for s in detail["steps"]
+    ]
+    await eventually(lambda: _depth(admin, 2), what="2 dead letters")
+    gone = await admin.post(f"/admin/dead-letters/design-approved/messages/{dead['id']}/replay")
+    assert gone.status_code == 404
+
+    # Replaying all sends both back; each fails again and is dead-lettered again.
+    everything = (await admin.post("/admin/dead-letters/design-approved/replay")).json()
+    assert sorted(everything["replayed"]) == sorted(
+        [junk["id"], by_code["MEDIA_FILE_DO_NOT_EXISTS"]["id"]]
+    )
+    await eventually(lambda: _depth(admin, 2), what="both back in the dead-letter queue")
+    fresh = (await admin.get("/admin/dead-letters/design-approved/messages")).json()
+    junk_now = next(p for p in fresh if p["message_id"] == "junk-1")
+    dropped = await admin.delete(f"/admin/dead-letters/design-approved/messages/{junk_now['id']}")
+    assert dropped.json() == {
+        "queue": "merch-pipeline.design-approved.dead-letter",
+        "discarded": 1,
+    }
+    purged = await admin.delete("/admin/dead-letters/design-approved/messages")
+    assert purged.json()["discarded"] == 1
+    await eventually(lambda: _depth(admin, 0), what="an empty dead-letter queue")
+    assert (await admin.get("/admin/dead-letters/nope/messages")).status_code == 404

@@ -139,6 +139,12 @@ class FakeLedger:
     ) -> None:
         self._update(key, token, state=state, failed_event=failed_event)
 
+    async def reopen(self, key: DesignKey, token: str, operator: str) -> DesignRecord:
+        record = self.records[key]
+        state: DesignState = "customization_created" if record.customization_id else "received"
+        self._update(key, token, state=state, failed_event=None)
+        return self.records[key]
+
     async def release(self, key: DesignKey, token: str) -> None:
         if self.leases.get(key) == token:
             del self.leases[key]
@@ -165,9 +171,20 @@ class FakeLedger:
 
 
 def delivery(
-    attempt: int = 1, final: bool = False, token: str = "t-1", ticket: str | None = None
+    attempt: int = 1,
+    final: bool = False,
+    token: str = "t-1",
+    ticket: str | None = None,
+    retry_by: str | None = None,
 ) -> Delivery:
-    return Delivery(attempt=attempt, final=final, token=token, event_id="e-1", quota_ticket=ticket)
+    return Delivery(
+        attempt=attempt,
+        final=final,
+        token=token,
+        event_id="e-1",
+        quota_ticket=ticket,
+        retry_by=retry_by,
+    )
 
 
 @dataclass

@@ -111,6 +111,47 @@ async def test_retry_after_a_product_error_reuses_the_recorded_customization() -
     assert healthy.products[0].customization_id == "cst_1"
 
 
+async def test_an_operators_retry_resumes_a_failed_design_from_its_last_good_step() -> None:
+    ledger = FakeLedger()
+    down = FakeFourthwall(fail_product=upstream_error("SERVICE_UNAVAILABLE", True, 503))
+    failed = await design_approved.handle(
+        design(), delivery(3, final=True), ports=ports(down, ledger)
+    )
+    assert isinstance(failed, Reject) and ledger.records[KEY].state == "failed"
+
+    healthy = FakeFourthwall()
+    again = await design_approved.handle(
+        design(), delivery(token="t-2"), ports=ports(healthy, ledger)
+    )
+    assert isinstance(again, Reject) and healthy.products == []  # a plain redelivery: no
+
+    retried = await design_approved.handle(
+        design(), delivery(token="t-3", retry_by="ops-bob"), ports=ports(healthy, ledger)
+    )
+    assert isinstance(retried, Done)
+    assert healthy.customizations == []  # the recorded customization is reused
+    assert healthy.products[0].customization_id == "cst_1"
+    assert ledger.records[KEY].state == "product_created"
+
+
+async def test_an_operators_retry_does_not_reopen_a_design_needing_reconciliation() -> None:
+    ledger = FakeLedger()
+    lost = FakeFourthwall(
+        fail_product_after_creating=UpstreamError(
+            api="fourthwall", status=None, code="TIMEOUT", detail="ReadTimeout", retryable=True
+        )
+    )
+    await design_approved.handle(design(), delivery(), ports=ports(lost, ledger))
+    used = FakeFourthwall(fail_product=upstream_error("CUSTOMIZATION_ALREADY_USED_ERROR", False))
+    await design_approved.handle(design(), delivery(2, token="t-2"), ports=ports(used, ledger))
+    healthy = FakeFourthwall()
+    outcome = await design_approved.handle(
+        design(), delivery(token="t-3", retry_by="ops-bob"), ports=ports(healthy, ledger)
+    )
+    assert isinstance(outcome, Reject) and healthy.products == []
+    assert ledger.records[KEY].state == "needs_reconciliation"
+
+
 async def test_lost_answer_then_already_used_needs_reconciliation_not_a_second_product() -> None:
     ledger = FakeLedger()
     lost = FakeFourthwall(

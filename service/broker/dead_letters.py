@@ -1,0 +1,284 @@
+"""An operator's hands on the dead-letter queues: count, peek, replay, discard, purge.
+
+Everything works through ``basic.get`` on a channel with publisher confirms. Messages looked at
+but not settled are held unacked until the sweep ends and then returned (``nack`` with requeue),
+so a peek leaves the queue as it was. A replayed message is put on its source queue through the
+default exchange (mandatory, confirmed) before its dead-letter copy is acked: a failure on the
+way leaves it in the dead-letter queue, never nowhere.
+
+Each dead letter is named by ``x-merch-dead-letter-id`` (set when the service dead-letters it),
+else by its ``message_id``, else by a hash of its body (messages the broker dead-lettered past
+the delivery limit carry no id of ours).
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+from service.broker.codec import (
+    ATTEMPT_HEADER,
+    DEAD_LETTER_ID_HEADER,
+    DEFERRALS_HEADER,
+    QUOTA_TICKET_HEADER,
+    RETRY_BY_HEADER,
+    copy_message,
+)
+from service.broker.topology import QueueNames
+
+BODY_PREVIEW_BYTES = 4096
+MAX_SWEEP = 10_000  # messages one request may walk through
+
+# What a failure wrote on the message, and what the broker wrote when it dead-lettered it:
+# a replay starts over as a first attempt.
+FAILURE_HEADERS = frozenset(
+    {
+        "x-merch-reason",
+        "x-merch-code",
+        "x-merch-detail",
+        "x-merch-attempts",
+        "x-merch-first-failure",
+        "x-merch-last-failure",
+        "x-merch-source-queue",
+        ATTEMPT_HEADER,
+        DEFERRALS_HEADER,
+        QUOTA_TICKET_HEADER,
+        DEAD_LETTER_ID_HEADER,
+        "x-death",
+        "x-first-death-exchange",
+        "x-first-death-queue",
+        "x-first-death-reason",
+        "x-last-death-exchange",
+        "x-last-death-queue",
+        "x-last-death-reason",
+        "x-delivery-count",
+        "x-opt-deaths",
+    }
+)
+
+
+class ShownBody(msgspec.Struct, frozen=True, kw_only=True):
+    """A body made safe to show: parsed JSON when it is whole JSON, else UTF-8 text, else
+    base64; at most ``BODY_PREVIEW_BYTES`` of it."""
+
+    encoding: Literal["json", "text", "base64"]
+    content: Any
+    size: int
+    truncated: bool
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    reason: str | None
+    code: str | None
+    detail: str | None
+    attempts: int | None
+    first_failure: str | None
+    last_failure: str | None
+    message_id: str | None
+    type: str | None
+    content_type: str | None
+    headers: dict[str, Any]
+    body: ShownBody
+
+
+class DeadLetterQueue(msgspec.Struct, frozen=True, kw_only=True):
+    consumer: str
+    queue: str
+    source_queue: str
+    messages: int
+
+
+def plain(value: Any) -> Any:
+    """An AMQP header value as JSON: bytes as text, timestamps as ISO 8601, tables and arrays
+    recursively."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def show_body(body: bytes) -> ShownBody:
+    size = len(body)
+    if size <= BODY_PREVIEW_BYTES:
+        try:
+            return ShownBody(
+                encoding="json", content=msgspec.json.decode(body), size=size, truncated=False
+            )
+        except msgspec.DecodeError:
+            pass
+    cut = body[:BODY_PREVIEW_BYTES]
+    truncated = size > len(cut)
+    try:
+        # An incremental decoder drops a multi-byte character cut in half at the end.
+        text = codecs.getincrementaldecoder("utf-8")().decode(cut, final=not truncated)
+    except UnicodeDecodeError:
+        content = base64.b64encode(cut).decode()
+        return ShownBody(encoding="base64", content=content, size=size, truncated=truncated)
+    return ShownBody(encoding="text", content=text, size=size, truncated=truncated)
+
+
+def dead_letter_id(message: AbstractIncomingMessage) -> str:
+    value = (message.headers or {}).get(DEAD_LETTER_ID_HEADER)
+    if value:
+        return str(plain(value))
+    if message.message_id:
+        return message.message_id
+    return "sha256:" + hashlib.sha256(message.body).hexdigest()[:32]
+
+
+def _header(headers: dict[str, Any], name: str) -> Any:
+    value = headers.get(name)
+    return None if value is None else plain(value)
+
+
+def describe(message: AbstractIncomingMessage) -> DeadLetter:
+    headers = message.headers or {}
+    attempts = _header(headers, "x-merch-attempts")
+    return DeadLetter(
+        id=dead_letter_id(message),
+        reason=_header(headers, "x-merch-reason")
+        or _header(headers, "x-first-death-reason"),  # the broker's: delivery_limit
+        code=_header(headers, "x-merch-code"),
+        detail=_header(headers, "x-merch-detail"),
+        attempts=int(attempts)
+        if isinstance(attempts, int | str) and str(attempts).isdigit()
+        else None,
+        first_failure=_header(headers, "x-merch-first-failure"),
+        last_failure=_header(headers, "x-merch-last-failure"),
+        message_id=message.message_id,
+        type=message.type,
+        content_type=message.content_type,
+        headers={str(k): plain(v) for k, v in headers.items()},
+        body=show_body(message.body),
+    )
+
+
+async def _queue(channel: AbstractChannel, names: QueueNames) -> AbstractQueue:
+    return await channel.declare_queue(names.dead_letter, passive=True)
+
+
+async def depth(channel: AbstractChannel, names: QueueNames) -> DeadLetterQueue:
+    queue = await _queue(channel, names)
+    result = queue.declaration_result
+    return DeadLetterQueue(
+        consumer=names.consumer,
+        queue=names.dead_letter,
+        source_queue=names.queue,
+        messages=int(result.message_count or 0) if result else 0,
+    )
+
+
+Act = Callable[[AbstractIncomingMessage], Awaitable[bool]]
+
+
+async def _sweep(channel: AbstractChannel, names: QueueNames, limit: int, act: Act) -> None:
+    """Take up to ``limit`` messages; ``act`` settles one (True) or leaves it (False). Whatever
+    is left, or whose ``act`` raised, goes back to the queue when the sweep ends."""
+    queue = await _queue(channel, names)
+    held: list[AbstractIncomingMessage] = []
+    try:
+        for _ in range(min(limit, MAX_SWEEP)):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            held.append(message)
+            if await act(message):
+                held.pop()
+    finally:
+        for message in held:
+            await message.nack(requeue=True)
+
+
+async def peek(channel: AbstractChannel, names: QueueNames, limit: int) -> list[DeadLetter]:
+    seen: list[DeadLetter] = []
+
+    async def look(message: AbstractIncomingMessage) -> bool:
+        seen.append(describe(message))
+        return False
+
+    await _sweep(channel, names, limit, look)
+    return seen
+
+
+def replay_copy(message: AbstractIncomingMessage, operator: str) -> Any:
+    """The message as its producer sent it, a first attempt again, marked as an operator's
+    request (a failed design resumes from its last good step instead of failing again)."""
+    headers: dict[str, Any] = {h: None for h in (message.headers or {}) if h in FAILURE_HEADERS}
+    headers[RETRY_BY_HEADER] = operator
+    headers["x-merch-retry-at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return copy_message(message, headers)
+
+
+async def replay(
+    channel: AbstractChannel,
+    names: QueueNames,
+    *,
+    operator: str,
+    ids: frozenset[str] | None,
+    limit: int,
+    timeout_s: float,
+) -> list[str]:
+    """Put dead letters back on their source queue (those named by ``ids``, or every one present
+    when the replay started, at most ``limit``); returns the ids replayed."""
+    if ids is None:
+        limit = min(limit, (await depth(channel, names)).messages)
+    replayed: list[str] = []
+
+    async def send_back(message: AbstractIncomingMessage) -> bool:
+        found = dead_letter_id(message)
+        if ids is not None and (found not in ids or found in replayed):
+            return False
+        await channel.default_exchange.publish(
+            replay_copy(message, operator),
+            routing_key=names.queue,
+            mandatory=True,
+            timeout=timeout_s,
+        )
+        await message.ack()
+        replayed.append(found)
+        return True
+
+    await _sweep(channel, names, limit, send_back)
+    return replayed
+
+
+async def discard(
+    channel: AbstractChannel, names: QueueNames, ids: frozenset[str], limit: int
+) -> list[str]:
+    dropped: list[str] = []
+
+    async def drop(message: AbstractIncomingMessage) -> bool:
+        found = dead_letter_id(message)
+        if found not in ids or found in dropped:
+            return False
+        await message.ack()
+        dropped.append(found)
+        return True
+
+    await _sweep(channel, names, limit, drop)
+    return dropped
+
+
+async def purge(channel: AbstractChannel, names: QueueNames) -> int:
+    queue = await _queue(channel, names)
+    result = await queue.purge()
+    return int(result.message_count or 0)
