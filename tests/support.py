@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -18,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aio_pika
 import httpx
 import msgspec
+from standardwebhooks.webhooks import Webhook
 
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.events import EVENT_TYPES, EXCHANGE, EventData
@@ -358,3 +360,23 @@ def cached_tool(script: str, what: str) -> str:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"{what} could not be fetched: {exc.stderr}")
+
+
+def signed(
+    secret: str,
+    body: bytes,
+    *,
+    webhook_id: str | None = None,
+    timestamp: float | None = None,
+    content_type: str = "application/cloudevents+json",
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    moment = datetime.fromtimestamp(timestamp or time.time(), tz=UTC)
+    return {
+        "content-type": content_type,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, moment, body.decode()),
+        **(extra or {}),
+    }

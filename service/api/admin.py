@@ -17,17 +17,18 @@ from typing import Annotated, Any, Literal, Protocol
 import msgspec
 import structlog
 from aio_pika.abc import AbstractChannel
-from litestar import Request, Response, Router, delete, get, post
+from litestar import Request, Router, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from consumers.ports import DesignKey
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.errors import ContractError
 from contracts.events import DESIGN_APPROVED, decode_data
 from service import recovery
+from service.api.problems import problem_response, problem_responses
 from service.broker import dead_letters
 from service.broker.dead_letters import DeadLetter, DeadLetterQueue
 from service.broker.topology import QUEUES, QueueNames
@@ -88,6 +89,15 @@ def _operator(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("x-operator", "admin-token")[:80]
 
 
+DesignRef = Annotated[
+    str,
+    PathParameter(
+        pattern=r"^[^:/]+:[^:/]+(:[0-9]+)?$",
+        description="shop_id:design_id[:revision] (revision 1 when left out)",
+    ),
+]
+
+
 def _cursor(row: DesignRow) -> str:
     raw = msgspec.json.encode([row.created_at, row.shop_id, row.design_id, row.revision])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -115,24 +125,6 @@ def design_key(design_ref: str) -> DesignKey:
             status_code=400, detail="a design is named shop_id:design_id[:revision]"
         )
     return DesignKey(shop, design, int(revision))
-
-
-def problem_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    body = {
-        "type": "about:blank",
-        "title": exc.__class__.__name__.replace("Exception", "")
-        if exc.status_code != 400
-        else "Bad Request",
-        "status": exc.status_code,
-        "detail": exc.detail,
-        "instance": request.url.path,
-    }
-    return Response(
-        msgspec.json.encode(body),
-        status_code=exc.status_code,
-        media_type="application/problem+json",
-        headers=exc.headers or None,
-    )
 
 
 class Operated(Protocol):
@@ -183,7 +175,11 @@ def admin_router(
         if not hmac.compare_digest(given.encode(), expected):
             raise PermissionDeniedException(detail="the admin token is not valid")
 
-    @get("/designs", summary="Designs, filtered by state and shop, oldest first")
+    @get(
+        "/designs",
+        summary="Designs, filtered by state and shop, oldest first",
+        responses=problem_responses(400, 401, 403),
+    )
     async def list_designs(
         design_state: Annotated[str | None, QueryParameter(name="state")] = None,
         shop_id: FromQuery[str | None] = None,
@@ -196,8 +192,12 @@ def admin_router(
         page = rows[:limit]
         return DesignPage(items=page, next_cursor=_cursor(page[-1]) if len(rows) > limit else None)
 
-    @get("/designs/{design_ref:str}", summary="One design with every step it went through")
-    async def get_design(design_ref: FromPath[str]) -> DesignDetail:
+    @get(
+        "/designs/{design_ref:str}",
+        summary="One design with every step it went through",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def get_design(design_ref: DesignRef) -> DesignDetail:
         key = design_key(design_ref)
         row = await ledger.design(key)
         if row is None:
@@ -208,10 +208,9 @@ def admin_router(
         "/designs/{design_ref:str}/retry",
         status_code=202,
         summary="Run a failed design again from its last good step",
+        responses=problem_responses(400, 401, 403, 404, 409, 503),
     )
-    async def retry_design(
-        design_ref: FromPath[str], request: Request[Any, Any, Any]
-    ) -> RetryResult:
+    async def retry_design(design_ref: DesignRef, request: Request[Any, Any, Any]) -> RetryResult:
         key = design_key(design_ref)
         try:
             action = await recovery.retry_design(
@@ -227,9 +226,10 @@ def admin_router(
         "/designs/{design_ref:str}/reconcile",
         status_code=200,
         summary="Record the product Fourthwall made for a design that needs reconciliation",
+        responses=problem_responses(400, 401, 403, 404, 409, 503),
     )
     async def reconcile_design(
-        design_ref: FromPath[str], data: JSONBody[ReconcileRequest], request: Request[Any, Any, Any]
+        design_ref: DesignRef, data: JSONBody[ReconcileRequest], request: Request[Any, Any, Any]
     ) -> DesignDetail:
         key = design_key(design_ref)
         try:
@@ -261,7 +261,11 @@ def admin_router(
                 headers={"Retry-After": "5"},
             ) from None
 
-    @get("/dead-letters", summary="Each dead-letter queue and how many messages it holds")
+    @get(
+        "/dead-letters",
+        summary="Each dead-letter queue and how many messages it holds",
+        responses=problem_responses(401, 403, 503),
+    )
     async def dead_letter_queues() -> list[DeadLetterQueue]:
         async with broker() as channel:
             return [await dead_letters.depth(channel, names) for names in QUEUES.values()]
@@ -269,6 +273,7 @@ def admin_router(
     @get(
         "/dead-letters/{name:str}/messages",
         summary="Look at the oldest dead letters (they stay where they are)",
+        responses=problem_responses(400, 401, 403, 404, 503),
     )
     async def peek_dead_letters(
         name: FromPath[str], limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20
@@ -302,6 +307,7 @@ def admin_router(
         "/dead-letters/{name:str}/replay",
         status_code=200,
         summary="Put every dead letter (at most `limit`) back on its source queue",
+        responses=problem_responses(400, 401, 403, 404, 503),
     )
     async def replay_all(
         name: FromPath[str],
@@ -314,6 +320,7 @@ def admin_router(
         "/dead-letters/{name:str}/messages/{message_id:str}/replay",
         status_code=200,
         summary="Put one dead letter back on its source queue",
+        responses=problem_responses(401, 403, 404, 503),
     )
     async def replay_one(
         name: FromPath[str], message_id: FromPath[str], request: Request[Any, Any, Any]
@@ -324,6 +331,7 @@ def admin_router(
         "/dead-letters/{name:str}/messages/{message_id:str}",
         status_code=200,
         summary="Drop one dead letter",
+        responses=problem_responses(401, 403, 404, 503),
     )
     async def discard_one(
         name: FromPath[str], message_id: FromPath[str], request: Request[Any, Any, Any]
@@ -348,6 +356,7 @@ def admin_router(
         "/dead-letters/{name:str}/messages",
         status_code=200,
         summary="Purge the dead-letter queue",
+        responses=problem_responses(401, 403, 404, 503),
     )
     async def purge(name: FromPath[str], request: Request[Any, Any, Any]) -> Discarded:
         names = _dead_letter_queue(name)
@@ -362,7 +371,11 @@ def admin_router(
         )
         return Discarded(queue=names.dead_letter, discarded=count)
 
-    @get("/shops/{shop_id:str}/quota", summary="The shop's Fourthwall quota right now")
+    @get(
+        "/shops/{shop_id:str}/quota",
+        summary="The shop's Fourthwall quota right now",
+        responses=problem_responses(401, 403, 409),
+    )
     async def shop_quota(shop_id: FromPath[str]) -> QuotaState:
         if isinstance(quota, Unlimited):
             raise HTTPException(status_code=409, detail="the quota limiter is switched off")
@@ -380,7 +393,9 @@ def admin_router(
             for c in service.readiness().consumers
         ]
 
-    @get("/consumers", summary="Each consumer of this process")
+    @get(
+        "/consumers", summary="Each consumer of this process", responses=problem_responses(401, 403)
+    )
     async def consumers() -> list[ConsumerStatus]:
         return statuses()
 
@@ -400,11 +415,17 @@ def admin_router(
         "/consumers/{name:str}/pause",
         status_code=200,
         summary="Stop taking messages (in-flight ones finish)",
+        responses=problem_responses(401, 403, 404),
     )
     async def pause(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerStatus:
         return await _switch(name, False, request)
 
-    @post("/consumers/{name:str}/resume", status_code=200, summary="Take messages again")
+    @post(
+        "/consumers/{name:str}/resume",
+        status_code=200,
+        summary="Take messages again",
+        responses=problem_responses(401, 403, 404),
+    )
     async def resume(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerStatus:
         return await _switch(name, True, request)
 
@@ -412,6 +433,7 @@ def admin_router(
         "/events/design-approved",
         status_code=202,
         summary="Validate a design.approved CloudEvent and publish it to merch.events",
+        responses=problem_responses(400, 401, 403, 503),
     )
     async def publish_design(request: Request[Any, Any, Any]) -> PublishedEvent:
         try:
@@ -454,4 +476,5 @@ def admin_router(
         guards=[require_token],
         tags=["admin"],
         exception_handlers={HTTPException: problem_response},
+        security=[{"AdminToken": []}],
     )

@@ -8,8 +8,11 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Components, SecurityScheme
 
 from service.api.asyncapi import asyncapi_document
+from service.api.problems import PROBLEM_MEDIA_TYPE, problem_responses
 from service.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.webhooks.ingress import Ingress
 
@@ -32,13 +35,21 @@ class Liveness(msgspec.Struct, frozen=True):
     status: str
 
 
+class Accepted(msgspec.Struct, frozen=True):
+    """The webhook's answer once the broker confirmed every event."""
+
+    accepted: int
+    ids: list[str]
+    duplicate: bool  # a webhook-id seen before: nothing was published again
+
+
 def create_app(
     readiness: Callable[[], Readiness],
     ingress: Ingress | None = None,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
     admin: Router | None = None,
 ) -> Litestar:
-    asyncapi = msgspec.json.encode(asyncapi_document())
+    asyncapi = asyncapi_document()
 
     @get(
         "/asyncapi.json",
@@ -46,8 +57,8 @@ def create_app(
         summary="The event contract (AsyncAPI 3.0)",
         media_type="application/json",
     )
-    async def asyncapi_json() -> Response[bytes]:
-        return Response(asyncapi, media_type="application/json")
+    async def asyncapi_json() -> dict[str, Any]:
+        return asyncapi
 
     @get("/metrics", tags=["observability"], summary="Prometheus metrics", media_type="text/plain")
     async def metrics_text() -> Response[bytes]:
@@ -62,7 +73,13 @@ def create_app(
         "/health/ready",
         tags=["health"],
         summary="Broker connected and every configured consumer attached",
-        responses=None,
+        responses={
+            503: ResponseSpec(
+                data_container=Readiness,
+                description="Not ready: the broker is away or a consumer is not attached",
+                generate_examples=False,
+            )
+        },
     )
     async def ready() -> Response[Readiness]:
         state = readiness()
@@ -77,7 +94,20 @@ def create_app(
             *([_webhook_route(ingress)] if ingress else []),
             *([admin] if admin else []),
         ],
-        openapi_config=OpenAPIConfig(title="merch-pipeline", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="merch-pipeline",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "AdminToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="ADMIN_TOKEN, for everything under /admin",
+                    )
+                }
+            ),
+        ),
         logging_config=None,
     )
 
@@ -96,12 +126,13 @@ def _webhook_route(ingress: Ingress) -> Any:
             "confirmed every event; a replayed webhook-id answers 202 again and publishes nothing."
         ),
         status_code=202,
+        responses=problem_responses(400, 401, 413, 415, 429, 503),
     )
-    async def design_approved_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def design_approved_webhook(request: Request[Any, Any, Any]) -> Response[Accepted]:
         answer = await ingress.receive(dict(request.headers), await request.body())
-        media = "application/problem+json" if answer.status >= 400 else "application/json"
+        media = PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json"
         return Response(
-            msgspec.json.encode(answer.body),
+            answer.body,  # type: ignore[arg-type]
             status_code=answer.status,
             headers=answer.headers,
             media_type=media,

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from standardwebhooks.webhooks import Webhook
 from service.samples import design_event, sample_design
 from service.settings import Settings, load_settings
 from service.webhooks.example import readme_block
-from tests.support import SandboxHandle, eventually, running_service, watching
+from tests.support import SandboxHandle, eventually, running_service, signed, watching
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,26 +47,6 @@ def test_standard_webhooks_specification_vector() -> None:
         '{"test": 2432232314}',
     )
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-
-
-def signed(
-    secret: str,
-    body: bytes,
-    *,
-    webhook_id: str | None = None,
-    timestamp: float | None = None,
-    content_type: str = "application/cloudevents+json",
-    extra: dict[str, str] | None = None,
-) -> dict[str, str]:
-    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    moment = datetime.fromtimestamp(timestamp or time.time(), tz=UTC)
-    return {
-        "content-type": content_type,
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": Webhook(secret).sign(webhook_id, moment, body.decode()),
-        **(extra or {}),
-    }
 
 
 def structured(n: int = 0) -> bytes:
