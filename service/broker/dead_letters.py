@@ -150,13 +150,24 @@ def _header(headers: dict[str, Any], name: str) -> Any:
     return None if value is None else plain(value)
 
 
+def _broker_reason(headers: dict[str, Any]) -> str | None:
+    """Why the broker itself dead-lettered the message (``delivery_limit``): the newest
+    ``x-death`` entry (3.x has no ``x-last-death-*`` headers; the first death of a retried
+    message is its delay queue's ``expired``)."""
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        reason = deaths[0].get("reason")
+        if reason is not None:
+            return str(plain(reason))
+    return _header(headers, "x-last-death-reason") or _header(headers, "x-first-death-reason")
+
+
 def describe(message: AbstractIncomingMessage) -> DeadLetter:
     headers = message.headers or {}
     attempts = _header(headers, "x-merch-attempts")
     return DeadLetter(
         id=dead_letter_id(message),
-        reason=_header(headers, "x-merch-reason")
-        or _header(headers, "x-first-death-reason"),  # the broker's: delivery_limit
+        reason=_header(headers, "x-merch-reason") or _broker_reason(headers),
         code=_header(headers, "x-merch-code"),
         detail=_header(headers, "x-merch-detail"),
         attempts=int(attempts)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
-from service.broker.dead_letters import BODY_PREVIEW_BYTES, plain, show_body
+from service.broker.dead_letters import BODY_PREVIEW_BYTES, describe, plain, show_body
 
 
 def test_a_json_body_is_shown_parsed() -> None:
@@ -64,3 +66,40 @@ def test_header_values_become_json() -> None:
         "flag": True,
     }
     msgspec.json.encode(shown)  # and it encodes
+
+
+@dataclass
+class _Message:
+    body: bytes
+    headers: dict[str, Any]
+    message_id: str | None = None
+    type: str | None = None
+    content_type: str | None = None
+
+
+def test_a_message_the_broker_dead_lettered_says_so() -> None:
+    # Retried twice through a delay queue (expired), then past the delivery limit: the newest
+    # x-death entry comes first.
+    headers = {
+        "x-death": [
+            {"queue": "merch-pipeline.design-approved", "reason": b"delivery_limit", "count": 1},
+            {"queue": "merch-pipeline.design-approved.retry.1s", "reason": b"expired", "count": 2},
+        ],
+        "x-first-death-reason": b"expired",
+    }
+    shown = describe(_Message(b"{}", headers))  # type: ignore[arg-type]
+    assert shown.reason == "delivery_limit"
+    assert shown.id.startswith("sha256:")  # no id of ours, no message_id: named by its body
+    again = describe(_Message(b"{}", headers))  # type: ignore[arg-type]
+    assert again.id == shown.id
+
+
+def test_our_dead_letters_are_named_by_our_id_and_reason() -> None:
+    headers = {
+        "x-merch-dead-letter-id": b"abc123",
+        "x-merch-reason": "permanent_failure",
+        "x-merch-attempts": 2,
+        "x-first-death-reason": "expired",
+    }
+    shown = describe(_Message(b"{}", headers, message_id="evt-1"))  # type: ignore[arg-type]
+    assert (shown.id, shown.reason, shown.attempts) == ("abc123", "permanent_failure", 2)
