@@ -56,7 +56,7 @@ def _install_stop(stop: asyncio.Event) -> None:
 
 async def _run(consumers: tuple[str, ...]) -> int:
     from service.logging import configure_logging
-    from service.runtime import Service
+    from service.runtime import Service, TopologyMismatch
 
     try:
         settings = load_settings()
@@ -70,7 +70,17 @@ async def _run(consumers: tuple[str, ...]) -> int:
     configure_logging(settings.log_format, settings.log_level)
     stop = asyncio.Event()
     _install_stop(stop)
-    await Service(settings, consumers).run(stop)
+    try:
+        await Service(settings, consumers).run(stop)
+    except TopologyMismatch as exc:
+        structlog.get_logger("merch_pipeline").error(
+            "broker.topology_mismatch",
+            error=str(exc),
+            fix="the queue was declared by another version with other arguments: delete it "
+            "(after moving its messages) or use a fresh vhost; see docs/deployment.md",
+        )
+        print(f"merch-pipeline: the broker's queues do not match: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

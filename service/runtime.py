@@ -33,6 +33,11 @@ from service.webhooks.signatures import producers as webhook_producers
 log = structlog.get_logger("merch_pipeline.runtime")
 
 
+class TopologyMismatch(Exception):
+    """A queue or exchange exists on the broker with other arguments than this version declares
+    (RabbitMQ refuses to change them in place)."""
+
+
 class Attached:
     def __init__(self, consumer: Consumer, queue: AbstractQueue, tag: str | None) -> None:
         self.consumer = consumer
@@ -210,7 +215,10 @@ class Service:
             await open_publisher(self.connection, self.settings.http_timeout_s), failpoints
         )
         self.publisher = publisher
-        await self.declare_topology(self.connection)
+        try:
+            await self.declare_topology(self.connection)
+        except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+            raise TopologyMismatch(str(exc)) from None
         for bound in build_consumers(self.settings, resources, self.consumer_names, failpoints):
             self.attached.append(await self.attach(self.connection, publisher, bound))
         log.info(

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import aio_pika
 import httpx
 import pytest
 
@@ -136,3 +137,33 @@ def test_unknown_consumer_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert b"unknown consumer design-aproved" in result.stderr
+
+
+async def test_a_queue_declared_with_other_arguments_stops_start_up_with_a_clear_error(
+    amqp_url: str, tmp_path: Path
+) -> None:
+    # An older version declared the dead-letter queue without a delivery limit.
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.declare_queue(
+        "merch-pipeline.design-approved.dead-letter",
+        durable=True,
+        arguments={"x-queue-type": "quorum"},
+    )
+    await connection.close()
+    env = {
+        "AMQP_URL": amqp_url,
+        "HTTP_PORT": str(free_port()),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+    }
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [*CLI, "run"],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert b"the broker's queues do not match" in result.stderr
+    assert b"merch-pipeline.design-approved.dead-letter" in result.stderr
