@@ -1,4 +1,5 @@
-"""One contract suite for the ledger, run against both real backends: SQLite and PostgreSQL."""
+"""One contract suite for the ledger, run against both real backends: SQLite and PostgreSQL;
+and the operator's retry and reconcile built on it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from consumers.ports import Delivery, DesignKey, LeaseLost
+from consumers.ports import Delivery, DesignKey, DesignState, LeaseLost
+from contracts.cloudevents import CloudEvent, decode_structured
+from contracts.events import ProductCreatedV1
+from service import recovery
+from service.samples import design_event, sample_design
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
 from service.store.migrations import MIGRATIONS, current_version, migrate
@@ -150,3 +156,128 @@ async def test_pin_scopes_are_recorded_once_per_rule(ledger: Ledger) -> None:
     }
     with pytest.raises(LeaseLost):
         await ledger.record_scope("prd_1", token, "all", "scope-c", b"{}")
+
+
+# --- what an operator does: retry (reopen) and reconcile ----------------------------------
+
+EVENT = msgspec.json.encode(design_event(sample_design("shop-1", 0, "ops")))
+OPS_KEY = DesignKey("shop-1", sample_design("shop-1", 0, "ops").design_id, 1)
+
+
+async def _fail(ledger: Ledger, state: DesignState, customization: str | None = "cst_1") -> None:
+    d = msgspec.structs.replace(delivery(), cloud_event=EVENT)
+    assert await ledger.claim(OPS_KEY, d) is not None
+    if customization:
+        await ledger.record_customization(OPS_KEY, d.token, customization)
+        await ledger.record_product_requested(OPS_KEY, d.token, True)
+    await ledger.record_failed(
+        OPS_KEY,
+        d.token,
+        state=state,
+        stage="product",
+        code="SERVICE_UNAVAILABLE",
+        detail="down",
+        failed_event=b'{"code":"SERVICE_UNAVAILABLE"}',
+    )
+    await ledger.release(OPS_KEY, d.token)
+
+
+async def test_the_event_is_kept_as_first_received(ledger: Ledger) -> None:
+    first = msgspec.structs.replace(delivery(), cloud_event=EVENT)
+    await ledger.claim(OPS_KEY, first)
+    await ledger.release(OPS_KEY, first.token)
+    other = msgspec.structs.replace(delivery(), cloud_event=b'{"other": true}')
+    await ledger.claim(OPS_KEY, other)
+    assert await ledger.design_event(OPS_KEY) == EVENT
+
+
+async def test_reopen_needs_the_lease_and_keeps_what_was_made(ledger: Ledger) -> None:
+    await _fail(ledger, "failed")
+    with pytest.raises(LeaseLost):
+        await ledger.reopen(OPS_KEY, "not-the-holder", "ops-x")
+    d = delivery()
+    await ledger.claim(OPS_KEY, d)
+    record = await ledger.reopen(OPS_KEY, d.token, "ops-x")
+    assert (record.state, record.customization_id, record.failed_event) == (
+        "customization_created",
+        "cst_1",
+        None,
+    )
+    assert record.product_requested  # a product may exist: the next call will say so
+    assert ("retry_requested", "by ops-x") in [
+        (s.step, s.detail) for s in await ledger.steps(OPS_KEY)
+    ]
+
+
+async def test_a_retry_the_broker_refuses_changes_nothing(ledger: Ledger) -> None:
+    await _fail(ledger, "failed")
+
+    async def refuse(event: CloudEvent, operator: str) -> None:
+        raise ConnectionError("broker away")
+
+    with pytest.raises(recovery.Refused) as refused:
+        await recovery.retry_design(ledger, OPS_KEY, operator="ops-x", send=refuse)
+    assert refused.value.status == 503
+    row = await ledger.design(OPS_KEY)
+    assert row is not None and row.state == "failed"
+
+    sent: list[tuple[CloudEvent, str]] = []
+
+    async def accept(event: CloudEvent, operator: str) -> None:
+        sent.append((event, operator))
+
+    assert await recovery.retry_design(ledger, OPS_KEY, operator="ops-x", send=accept) == "requeued"
+    assert [(e.id, op) for e, op in sent] == [(decode_structured(EVENT).id, "ops-x")]
+
+
+async def test_reconcile_records_the_product_and_survives_a_refused_publish(
+    ledger: Ledger,
+) -> None:
+    await _fail(ledger, "needs_reconciliation")
+    with pytest.raises(recovery.Refused) as not_failed:
+        await recovery.retry_design(ledger, OPS_KEY, operator="ops-x", send=_never)
+    assert not_failed.value.status == 409
+
+    async def refuse(event: CloudEvent, routing_key: str) -> None:
+        raise ConnectionError("broker away")
+
+    with pytest.raises(recovery.Refused) as refused:
+        await recovery.reconcile_design(
+            ledger, OPS_KEY, "prd_found", operator="ops-x", publish=refuse
+        )
+    assert refused.value.status == 503
+    row = await ledger.design(OPS_KEY)
+    assert row is not None and (row.state, row.product_id) == ("product_created", "prd_found")
+
+    published: list[tuple[CloudEvent, str]] = []
+
+    async def accept(event: CloudEvent, routing_key: str) -> None:
+        published.append((event, routing_key))
+
+    for _ in range(2):  # the repeat the 503 asked for, and one more: same event id
+        await recovery.reconcile_design(
+            ledger, OPS_KEY, "prd_found", operator="ops-x", publish=accept
+        )
+    assert [k for _, k in published] == ["product.created", "product.created"]
+    assert published[0][0].id == published[1][0].id
+    created = msgspec.json.decode(published[0][0].data, type=ProductCreatedV1)  # type: ignore[arg-type]
+    assert (created.product_id, created.customization_id) == ("prd_found", "cst_1")
+    row = await ledger.design(OPS_KEY)
+    assert row is not None and row.state == "published"
+    with pytest.raises(recovery.Refused) as other:
+        await recovery.reconcile_design(ledger, OPS_KEY, "prd_else", operator="x", publish=accept)
+    assert other.value.status == 409
+
+
+async def test_reconcile_waits_for_a_held_lease(ledger: Ledger) -> None:
+    await _fail(ledger, "needs_reconciliation")
+    holder = delivery()
+    await ledger.claim(OPS_KEY, holder)
+    assert not await ledger.reconcile(OPS_KEY, "prd_1", b"{}", "ops-x")
+    await ledger.release(OPS_KEY, holder.token)
+    assert await ledger.reconcile(OPS_KEY, "prd_1", b"{}", "ops-x")
+    assert not await ledger.reconcile(OPS_KEY, "prd_1", b"{}", "ops-x")  # not twice
+
+
+async def _never(event: CloudEvent, operator: str) -> None:
+    raise AssertionError("must not be sent")
