@@ -28,6 +28,7 @@ from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.errors import ContractError
 from contracts.events import DESIGN_APPROVED, decode_data
 from service import recovery
+from service.api.app import ConsumerHealth
 from service.api.problems import problem_response, problem_responses
 from service.broker import dead_letters
 from service.broker.dead_letters import DeadLetter, DeadLetterQueue
@@ -47,14 +48,6 @@ class DesignPage(msgspec.Struct, frozen=True):
 class DesignDetail(msgspec.Struct, frozen=True):
     design: DesignRow
     steps: list[Step]
-
-
-class ConsumerStatus(msgspec.Struct, frozen=True):
-    name: str
-    attached: bool
-    in_flight: int
-    paused: bool
-    prefetch: int
 
 
 class PublishedEvent(msgspec.Struct, frozen=True):
@@ -381,25 +374,16 @@ def admin_router(
             raise HTTPException(status_code=409, detail="the quota limiter is switched off")
         return await quota.state(shop_id)
 
-    def statuses() -> list[ConsumerStatus]:
-        return [
-            ConsumerStatus(
-                name=c.name,
-                attached=c.attached,
-                in_flight=c.in_flight,
-                paused=c.paused,
-                prefetch=c.prefetch,
-            )
-            for c in service.readiness().consumers
-        ]
+    def statuses() -> list[ConsumerHealth]:
+        return list(service.readiness().consumers)
 
     @get(
         "/consumers", summary="Each consumer of this process", responses=problem_responses(401, 403)
     )
-    async def consumers() -> list[ConsumerStatus]:
+    async def consumers() -> list[ConsumerHealth]:
         return statuses()
 
-    async def _switch(name: str, on: bool, request: Request[Any, Any, Any]) -> ConsumerStatus:
+    async def _switch(name: str, on: bool, request: Request[Any, Any, Any]) -> ConsumerHealth:
         done = await (service.resume(name) if on else service.pause(name))
         if not done:
             raise HTTPException(status_code=404, detail=f"this process runs no consumer {name!r}")
@@ -417,7 +401,7 @@ def admin_router(
         summary="Stop taking messages (in-flight ones finish)",
         responses=problem_responses(401, 403, 404),
     )
-    async def pause(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerStatus:
+    async def pause(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerHealth:
         return await _switch(name, False, request)
 
     @post(
@@ -426,7 +410,7 @@ def admin_router(
         summary="Take messages again",
         responses=problem_responses(401, 403, 404),
     )
-    async def resume(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerStatus:
+    async def resume(name: FromPath[str], request: Request[Any, Any, Any]) -> ConsumerHealth:
         return await _switch(name, True, request)
 
     @post(
