@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
-import structlog
 
 from consumers.design_approved import created_outgoing, product_created
 from consumers.pin_rules import iso
@@ -30,8 +29,6 @@ from contracts.events import (
     make_event,
 )
 from service.store.ledger import Ledger
-
-log = structlog.get_logger("merch_pipeline.recovery")
 
 SendDesign = Callable[[CloudEvent, str], Awaitable[None]]  # onto our queue, as a retry by
 PublishEvent = Callable[[CloudEvent, str], Awaitable[None]]  # onto merch.events
@@ -94,9 +91,6 @@ async def retry_design(
     # product_created: handled again, the event publishes the recorded product.created (same
     # event id) and nothing else.
     action: RetryAction = "requeued" if record.state == "failed" else "republished"
-    log.warning(
-        "admin.action", action="retry", design=_name(key), operator=operator, outcome=action
-    )
     return action
 
 
@@ -157,10 +151,3 @@ async def reconcile_design(
             "call reconcile again with the same product_id",
         ) from None
     await ledger.mark_published(key)
-    log.warning(
-        "admin.action",
-        action="reconcile",
-        design=_name(key),
-        product_id=product_id,
-        operator=operator,
-    )

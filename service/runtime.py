@@ -18,6 +18,7 @@ from contracts.events import DESIGN_APPROVED
 from service.api.admin import admin_router
 from service.api.app import ConsumerHealth, Readiness, create_app
 from service.bootstrap import BoundConsumer, Resources, build_consumers, open_resources
+from service.broker import dead_letters
 from service.broker.codec import RETRY_BY_HEADER, event_message
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.publisher import Publisher, open_publisher
@@ -126,6 +127,14 @@ class Service:
             metrics.in_flight.labels(consumer.name).set(consumer.in_flight)
         for design_state, count in (await self.resources.ledger.count_by_state()).items():
             metrics.designs.labels(design_state).set(count)
+        if state.broker_connected:
+            try:
+                async with self.broker_channel() as channel:
+                    for names in QUEUES.values():
+                        depth = await dead_letters.depth(channel, names)
+                        metrics.dead_letters.labels(names.dead_letter).set(depth.messages)
+            except Exception as exc:  # a scrape must not fail because the broker hiccuped
+                log.warning("metrics.dead_letters_unread", error=type(exc).__name__)
         return metrics.render()
 
     def retry_policy(self) -> RetryPolicy:
@@ -237,6 +246,7 @@ class Service:
             resources.quota,
             self,
             timeout_s=self.settings.http_timeout_s,
+            metrics=resources.metrics,
         )
 
     def _ingress(self, resources: Resources) -> Ingress | None:

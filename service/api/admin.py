@@ -33,6 +33,7 @@ from service.api.problems import problem_response, problem_responses
 from service.broker import dead_letters
 from service.broker.dead_letters import DeadLetter, DeadLetterQueue
 from service.broker.topology import QUEUES, QueueNames
+from service.observability.metrics import Metrics
 from service.quota.store import QuotaState, QuotaStore, Unlimited
 from service.secrets import Secret
 from service.store.ledger import DesignRow, Ledger, Step
@@ -152,8 +153,15 @@ def admin_router(
     quota: QuotaStore | Unlimited,
     service: Operated,
     timeout_s: float = 10.0,
+    metrics: Metrics | None = None,
 ) -> Router:
     expected = token.reveal().encode()
+
+    def audit(action: str, operator: str, **details: Any) -> None:
+        """Who did what: one log line per operator action, and a count of them."""
+        log.warning("admin.action", action=action, operator=operator, **details)
+        if metrics is not None:
+            metrics.admin_actions.labels(action).inc()
 
     def require_token(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
@@ -211,6 +219,7 @@ def admin_router(
             )
         except recovery.Refused as exc:
             raise _refused(exc) from None
+        audit("retry", _operator(request), design=design_ref, outcome=action)
         row = await ledger.design(key)
         assert row is not None
         return RetryResult(action=action, design=row)
@@ -235,6 +244,7 @@ def admin_router(
             )
         except recovery.Refused as exc:
             raise _refused(exc) from None
+        audit("reconcile", _operator(request), design=design_ref, product_id=data.product_id)
         row = await ledger.design(key)
         assert row is not None
         return DesignDetail(design=row, steps=await ledger.steps(key))
@@ -286,13 +296,12 @@ def admin_router(
             )
         if ids is not None and not replayed:
             raise HTTPException(status_code=404, detail=f"no dead letter {min(ids)!r} in {name}")
-        log.warning(
-            "admin.action",
-            action="dead_letters.replay",
+        audit(
+            "dead_letters.replay",
+            operator,
             queue=names.dead_letter,
             count=len(replayed),
             ids=replayed[:20],
-            operator=operator,
         )
         return Replayed(queue=names.dead_letter, to=names.queue, replayed=replayed)
 
@@ -336,13 +345,7 @@ def admin_router(
             )
         if not dropped:
             raise HTTPException(status_code=404, detail=f"no dead letter {message_id!r} in {name}")
-        log.warning(
-            "admin.action",
-            action="dead_letters.discard",
-            queue=names.dead_letter,
-            ids=dropped,
-            operator=_operator(request),
-        )
+        audit("dead_letters.discard", _operator(request), queue=names.dead_letter, ids=dropped)
         return Discarded(queue=names.dead_letter, discarded=len(dropped))
 
     @delete(
@@ -355,13 +358,7 @@ def admin_router(
         names = _dead_letter_queue(name)
         async with broker() as channel:
             count = await dead_letters.purge(channel, names)
-        log.warning(
-            "admin.action",
-            action="dead_letters.purge",
-            queue=names.dead_letter,
-            count=count,
-            operator=_operator(request),
-        )
+        audit("dead_letters.purge", _operator(request), queue=names.dead_letter, count=count)
         return Discarded(queue=names.dead_letter, discarded=count)
 
     @get(
@@ -387,12 +384,7 @@ def admin_router(
         done = await (service.resume(name) if on else service.pause(name))
         if not done:
             raise HTTPException(status_code=404, detail=f"this process runs no consumer {name!r}")
-        log.warning(
-            "admin.action",
-            action="resume" if on else "pause",
-            consumer=name,
-            operator=_operator(request),
-        )
+        audit("resume" if on else "pause", _operator(request), consumer=name)
         return next(s for s in statuses() if s.name == name)
 
     @post(
@@ -433,9 +425,7 @@ def admin_router(
                 detail="the broker did not confirm the event",
                 headers={"Retry-After": "5"},
             ) from exc
-        log.warning(
-            "admin.action", action="publish", event_id=event.id, operator=_operator(request)
-        )
+        audit("publish", _operator(request), event_id=event.id)
         return PublishedEvent(id=event.id, routing_key=DESIGN_APPROVED.routing_key)
 
     return Router(

@@ -13,7 +13,7 @@ class Metrics:
         r = self.registry
         self.messages = Counter(
             "merch_messages",
-            "Messages settled, by queue and outcome (done, rejected, "
+            "Messages settled, by queue and outcome (done, rejected, exhausted, "
             "dead-lettered, retry-scheduled, deferred, unsettled)",
             ["queue", "outcome"],
             registry=r,
@@ -60,6 +60,18 @@ class Metrics:
         )
         self.broker_connected = Gauge(
             "merch_broker_connected", "1 while the broker connection is up", registry=r
+        )
+        self.dead_letters = Gauge(
+            "merch_dead_letter_messages",
+            "Messages waiting in each dead-letter queue (read from the broker at scrape time)",
+            ["queue"],
+            registry=r,
+        )
+        self.admin_actions = Counter(
+            "merch_admin_actions",
+            "Operator actions through the admin API, by action",
+            ["action"],
+            registry=r,
         )
         self.in_flight = Gauge(
             "merch_consumer_in_flight",

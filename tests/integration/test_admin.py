@@ -263,6 +263,11 @@ async def test_dead_letters_are_peeked_replayed_discarded_and_purged(
         await publish(amqp_url, event_message(design_event(outage)))
         await watcher.wait_for("product.failed", 1, where=_of(outage.design_id))
         await eventually(lambda: _depth(admin, 3), what="3 dead letters")
+        metrics = (await admin.get("/metrics")).text
+        assert (
+            'merch_dead_letter_messages{queue="merch-pipeline.design-approved.dead-letter"} 3.0'
+            in metrics
+        )
         peeked = (await admin.get("/admin/dead-letters/design-approved/messages")).json()
         by_code = {p["code"]: p for p in peeked}
         assert set(by_code) == {"MEDIA_FILE_DO_NOT_EXISTS", "SERVICE_UNAVAILABLE", "invalid_json"}
@@ -312,4 +317,7 @@ async def test_dead_letters_are_peeked_replayed_discarded_and_purged(
     purged = await admin.delete("/admin/dead-letters/design-approved/messages")
     assert purged.json()["discarded"] == 1
     await eventually(lambda: _depth(admin, 0), what="an empty dead-letter queue")
+    metrics = (await admin.get("/metrics")).text
+    for action, count in (("dead_letters.replay", 2), ("dead_letters.discard", 1)):
+        assert f'merch_admin_actions_total{{action="{action}"}} {count}.0' in metrics
     assert (await admin.get("/admin/dead-letters/nope/messages")).status_code == 404
