@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
+import msgspec.inspect
 
 from contracts.cloudevents import CloudEvent
 from contracts.errors import ContractError, from_msgspec
@@ -160,6 +161,36 @@ def decode_data(event: CloudEvent, expected: EventType) -> EventData:
         raise from_msgspec("schema_violation", exc, prefix="$.data") from None
     except msgspec.DecodeError as exc:
         raise ContractError("invalid_json", str(exc)) from None
+
+
+def unknown_fields(data: bytes, expected: EventType) -> list[str]:
+    """The paths of fields in ``data`` that ``expected`` does not define. Consumers ignore
+    them (new fields must not break old consumers); the admin API's "try it" endpoint reports
+    them, so a typo is caught before it is silently dropped."""
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return []
+    found: list[str] = []
+    _walk(raw, msgspec.inspect.type_info(expected.data), "$.data", found)
+    return found
+
+
+def _walk(value: object, info: msgspec.inspect.Type, path: str, found: list[str]) -> None:
+    if isinstance(info, msgspec.inspect.UnionType):
+        for member in info.types:
+            if not isinstance(member, msgspec.inspect.NoneType):
+                _walk(value, member, path, found)
+    elif isinstance(info, msgspec.inspect.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f.type for f in info.fields}
+        for key, item in value.items():
+            if key not in fields:
+                found.append(f"{path}.{key}")
+            else:
+                _walk(item, fields[key], f"{path}.{key}", found)
+    elif isinstance(info, msgspec.inspect.ListType) and isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk(item, info.item_type, f"{path}[{index}]", found)
 
 
 _encoder = msgspec.json.Encoder()

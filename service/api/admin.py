@@ -26,7 +26,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryP
 from consumers.ports import DesignKey
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.errors import ContractError
-from contracts.events import DESIGN_APPROVED, decode_data
+from contracts.events import DESIGN_APPROVED, decode_data, unknown_fields
 from service import recovery
 from service.api.app import ConsumerHealth
 from service.api.problems import problem_response, problem_responses
@@ -417,6 +417,13 @@ def admin_router(
             decode_data(event, DESIGN_APPROVED)
         except ContractError as exc:
             raise HTTPException(status_code=400, detail=f"{exc.reason}: {exc.detail}") from None
+        unknown = unknown_fields(event.data, DESIGN_APPROVED)
+        if unknown:
+            raise HTTPException(
+                status_code=400,
+                detail=f"unknown_field: {', '.join(unknown)} (not in {DESIGN_APPROVED.name}; "
+                "a consumer would ignore it)",
+            )
         try:
             await service.publish_design_event(event)
         except Exception as exc:

@@ -169,6 +169,10 @@ async def test_publish_validates_then_publishes(admin: httpx.AsyncClient, amqp_u
     refused = await admin.post("/admin/events/design-approved", content=msgspec.json.encode(doc))
     assert refused.status_code == 400
     assert "$.data.revision" in refused.json()["detail"]
+    doc["data"]["revision"] = 2
+    doc["data"]["product"]["nmae"] = "a typo a consumer would drop"
+    typo = await admin.post("/admin/events/design-approved", content=msgspec.json.encode(doc))
+    assert typo.status_code == 400 and "$.data.product.nmae" in typo.json()["detail"]
 
 
 def _of(design_id: str) -> Callable[[Seen], bool]:

@@ -10,6 +10,7 @@ from contracts.events import (
     PRODUCT_CREATED,
     DesignApprovedV1,
     decode_data,
+    unknown_fields,
 )
 from contracts.fourthwall import (
     CUSTOMIZATION_PRODUCT_TYPE,
@@ -204,3 +205,23 @@ def test_error_body_keeps_code_and_context() -> None:
     assert body.code == "DESIGN_PIPELINE_INVALID_REGIONS"
     assert body.context == {"invalidRegions": ["x"]}
     assert decode_error_body(b"<html>") is None
+
+
+def test_unknown_fields_are_found_at_any_depth_for_the_try_it_endpoint() -> None:
+    data = {
+        **DESIGN,
+        "prodcut": {"name": "typo"},
+        "product": {"name": "Tee", "nmae": "typo"},
+        "regions": [
+            {"region": "front", "image_id": "i"},
+            {"region": "back", "image_id": "j", "x": 1},
+        ],
+        "recommendations": {"pin_on_items": ["/p/1"], "tgs": ["typo"]},
+    }
+    assert sorted(unknown_fields(msgspec.json.encode(data), DESIGN_APPROVED)) == [
+        "$.data.prodcut",
+        "$.data.product.nmae",
+        "$.data.recommendations.tgs",
+        "$.data.regions[1].x",
+    ]
+    assert unknown_fields(msgspec.json.encode(DESIGN), DESIGN_APPROVED) == []
