@@ -3,6 +3,7 @@ the Kubernetes 1.29 and 1.32 schemas, and checked for the settings a platform te
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from service.observability.metrics import Metrics
 from tests.support import cached_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +96,7 @@ def test_manifests_validate_against_kubernetes(
         "ScaledObject",
         "TriggerAuthentication",
         "ServiceMonitor",
+        "PrometheusRule",
     }
 
 
@@ -191,6 +194,32 @@ def test_everything_enabled_renders_each_optional_resource(helm: str) -> None:
     ]["env"]
 
 
+def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["everything"])
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    (group,) = rule["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    assert set(alerts) == {
+        "MerchPipelineDesignsFailing",
+        "MerchPipelineNeedsReconciliation",
+        "MerchPipelineDeadLettersGrowing",
+        "MerchPipelineFourthwallThrottled",
+        "MerchPipelineBrokerLost",
+    }
+    exported = set(re.findall(r"^# TYPE (merch_\w+)", Metrics().render().decode(), re.M))
+    exported |= {f"{name}_total" for name in exported}  # counters are sampled as _total
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    for name, rule_ in alerts.items():
+        assert set(rule_) <= {"alert", "expr", "for", "labels", "annotations"}, name
+        assert rule_["labels"]["severity"] in {"info", "warning", "critical"}
+        assert rule_["annotations"]["summary"] and rule_["annotations"]["description"]
+        used = set(re.findall(r"\b(merch_\w+)\{", rule_["expr"]))
+        assert used and used <= exported, (name, used - exported)
+        assert f'job="{service["metadata"]["name"]}"' in rule_["expr"], name
+
+
 def test_existing_secret_is_used_and_not_created(helm: str) -> None:
     docs = manifests(helm, COMBINATIONS["existing-secret"])
     assert not [d for d in docs if d["kind"] == "Secret"]
@@ -208,6 +237,7 @@ def test_existing_secret_is_used_and_not_created(helm: str) -> None:
     [
         (["--set", "defaultRole.replicas=2"], "SQLite is a file inside one pod"),
         (["--set", "keda.enabled=true"], "cannot be shared between pods"),
+        (["--set", "prometheusRule.enabled=true"], "needs serviceMonitor.enabled"),
         (["--set", "bogus=1"], "Additional property bogus is not allowed"),
         (["--set", "config.prefetch=lots"], "config.prefetch: Invalid type"),
         (["--set", "service.port=70000"], "service.port"),

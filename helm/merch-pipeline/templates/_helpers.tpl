@@ -53,6 +53,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "keda.enabled / autoscaling.enabled would run several replicas, but secrets.databaseUrl is SQLite, which cannot be shared between pods. Use a PostgreSQL databaseUrl." -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.prometheusRule.enabled (not .Values.serviceMonitor.enabled) -}}
+{{- fail "prometheusRule.enabled needs serviceMonitor.enabled: the alerts select the service's metrics by the job label the ServiceMonitor gives them." -}}
+{{- end -}}
 {{- if and .Values.keda.enabled .Values.autoscaling.enabled -}}
 {{- fail "keda.enabled and autoscaling.enabled both scale the same Deployments: enable one." -}}
 {{- end -}}
