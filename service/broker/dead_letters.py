@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import aio_pika
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
@@ -201,13 +202,22 @@ async def depth(channel: AbstractChannel, names: QueueNames) -> DeadLetterQueue:
 Act = Callable[[AbstractIncomingMessage], Awaitable[bool]]
 
 
-async def _sweep(channel: AbstractChannel, names: QueueNames, limit: int, act: Act) -> None:
-    """Take up to ``limit`` messages; ``act`` settles one (True) or leaves it (False). Whatever
-    is left, or whose ``act`` raised, goes back to the queue when the sweep ends."""
+async def _sweep(
+    channel: AbstractChannel,
+    names: QueueNames,
+    limit: int,
+    act: Act,
+    until: Callable[[], bool] = lambda: False,
+) -> None:
+    """Take up to ``limit`` messages, stopping early once ``until()``; ``act`` settles one (True)
+    or leaves it (False). Whatever is left, or whose ``act`` raised, goes back to the queue when
+    the sweep ends."""
     queue = await _queue(channel, names)
     held: list[AbstractIncomingMessage] = []
     try:
         for _ in range(min(limit, MAX_SWEEP)):
+            if until():
+                break
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
@@ -217,6 +227,29 @@ async def _sweep(channel: AbstractChannel, names: QueueNames, limit: int, act: A
     finally:
         for message in held:
             await message.nack(requeue=True)
+
+
+async def _settle(
+    channel: AbstractChannel,
+    names: QueueNames,
+    ids: frozenset[str] | None,
+    limit: int,
+    settle: Callable[[AbstractIncomingMessage], Awaitable[None]],
+) -> list[str]:
+    """Settle the dead letters named by ``ids`` (every one looked at, when None) with ``settle``,
+    looking at ``limit`` messages at most; returns the ids settled."""
+    settled: list[str] = []
+
+    async def act(message: AbstractIncomingMessage) -> bool:
+        found = dead_letter_id(message)
+        if ids is not None and (found not in ids or found in settled):
+            return False
+        await settle(message)
+        settled.append(found)
+        return True
+
+    await _sweep(channel, names, limit, act, until=lambda: ids is not None and ids <= set(settled))
+    return settled
 
 
 async def peek(channel: AbstractChannel, names: QueueNames, limit: int) -> list[DeadLetter]:
@@ -230,7 +263,7 @@ async def peek(channel: AbstractChannel, names: QueueNames, limit: int) -> list[
     return seen
 
 
-def replay_copy(message: AbstractIncomingMessage, operator: str) -> Any:
+def replay_copy(message: AbstractIncomingMessage, operator: str) -> aio_pika.Message:
     """The message as its producer sent it, a first attempt again, marked as an operator's
     request (a failed design resumes from its last good step instead of failing again)."""
     headers: dict[str, Any] = {h: None for h in (message.headers or {}) if h in FAILURE_HEADERS}
@@ -252,12 +285,8 @@ async def replay(
     when the replay started, at most ``limit``); returns the ids replayed."""
     if ids is None:
         limit = min(limit, (await depth(channel, names)).messages)
-    replayed: list[str] = []
 
-    async def send_back(message: AbstractIncomingMessage) -> bool:
-        found = dead_letter_id(message)
-        if ids is not None and (found not in ids or found in replayed):
-            return False
+    async def send_back(message: AbstractIncomingMessage) -> None:
         await channel.default_exchange.publish(
             replay_copy(message, operator),
             routing_key=names.queue,
@@ -265,28 +294,17 @@ async def replay(
             timeout=timeout_s,
         )
         await message.ack()
-        replayed.append(found)
-        return True
 
-    await _sweep(channel, names, limit, send_back)
-    return replayed
+    return await _settle(channel, names, ids, limit, send_back)
 
 
 async def discard(
     channel: AbstractChannel, names: QueueNames, ids: frozenset[str], limit: int
 ) -> list[str]:
-    dropped: list[str] = []
-
-    async def drop(message: AbstractIncomingMessage) -> bool:
-        found = dead_letter_id(message)
-        if found not in ids or found in dropped:
-            return False
+    async def drop(message: AbstractIncomingMessage) -> None:
         await message.ack()
-        dropped.append(found)
-        return True
 
-    await _sweep(channel, names, limit, drop)
-    return dropped
+    return await _settle(channel, names, ids, limit, drop)
 
 
 async def purge(channel: AbstractChannel, names: QueueNames) -> int:
