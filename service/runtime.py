@@ -265,26 +265,26 @@ class Service:
             max_batch=self.settings.webhook_max_batch,
         )
 
-    async def publish_design_event(self, event: CloudEvent) -> None:
+    def _connected_publisher(self) -> Publisher:
         if self.publisher is None:
             raise RuntimeError("not connected to the broker yet")
+        return self.publisher
+
+    async def publish_design_event(self, event: CloudEvent) -> None:
+        publisher = self._connected_publisher()
         if event.correlationid is None:
             event = msgspec.structs.replace(event, correlationid=event.id)
-        await self.publisher.publish_event(event, DESIGN_APPROVED.routing_key)
+        await publisher.publish_event(event, DESIGN_APPROVED.routing_key)
 
     async def send_design_to_queue(self, event: CloudEvent, operator: str) -> None:
         """Put a design.approved event straight on our queue as an operator's retry, a first
         attempt (other subscribers of merch.events had it already)."""
-        if self.publisher is None:
-            raise RuntimeError("not connected to the broker yet")
         message = event_message(event)
         message.headers[RETRY_BY_HEADER] = operator
-        await self.publisher.send_to_queue(DESIGN_APPROVED_QUEUE.queue, message)
+        await self._connected_publisher().send_to_queue(DESIGN_APPROVED_QUEUE.queue, message)
 
     async def publish_event(self, event: CloudEvent, routing_key: str) -> None:
-        if self.publisher is None:
-            raise RuntimeError("not connected to the broker yet")
-        await self.publisher.publish_event(event, routing_key)
+        await self._connected_publisher().publish_event(event, routing_key)
 
     @contextlib.asynccontextmanager
     async def broker_channel(self) -> AsyncIterator[AbstractChannel]:
