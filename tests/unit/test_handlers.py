@@ -111,6 +111,19 @@ async def test_retry_after_a_product_error_reuses_the_recorded_customization() -
     assert healthy.products[0].customization_id == "cst_1"
 
 
+def answer_lost() -> FakeFourthwall:
+    """Fourthwall makes the product, but its answer never arrives."""
+    return FakeFourthwall(
+        fail_product_after_creating=UpstreamError(
+            api="fourthwall", status=None, code="TIMEOUT", detail="ReadTimeout", retryable=True
+        )
+    )
+
+
+def already_used() -> FakeFourthwall:
+    return FakeFourthwall(fail_product=upstream_error("CUSTOMIZATION_ALREADY_USED_ERROR", False))
+
+
 async def test_an_operators_retry_resumes_a_failed_design_from_its_last_good_step() -> None:
     ledger = FakeLedger()
     down = FakeFourthwall(fail_product=upstream_error("SERVICE_UNAVAILABLE", True, 503))
@@ -136,13 +149,9 @@ async def test_an_operators_retry_resumes_a_failed_design_from_its_last_good_ste
 
 async def test_an_operators_retry_does_not_reopen_a_design_needing_reconciliation() -> None:
     ledger = FakeLedger()
-    lost = FakeFourthwall(
-        fail_product_after_creating=UpstreamError(
-            api="fourthwall", status=None, code="TIMEOUT", detail="ReadTimeout", retryable=True
-        )
-    )
+    lost = answer_lost()
     await design_approved.handle(design(), delivery(), ports=ports(lost, ledger))
-    used = FakeFourthwall(fail_product=upstream_error("CUSTOMIZATION_ALREADY_USED_ERROR", False))
+    used = already_used()
     await design_approved.handle(design(), delivery(2, token="t-2"), ports=ports(used, ledger))
     healthy = FakeFourthwall()
     outcome = await design_approved.handle(
@@ -154,15 +163,11 @@ async def test_an_operators_retry_does_not_reopen_a_design_needing_reconciliatio
 
 async def test_lost_answer_then_already_used_needs_reconciliation_not_a_second_product() -> None:
     ledger = FakeLedger()
-    lost = FakeFourthwall(
-        fail_product_after_creating=UpstreamError(
-            api="fourthwall", status=None, code="TIMEOUT", detail="ReadTimeout", retryable=True
-        )
-    )
+    lost = answer_lost()
     assert isinstance(
         await design_approved.handle(design(), delivery(), ports=ports(lost, ledger)), Retry
     )
-    used = FakeFourthwall(fail_product=upstream_error("CUSTOMIZATION_ALREADY_USED_ERROR", False))
+    used = already_used()
     outcome = await design_approved.handle(
         design(), delivery(2, token="t-2"), ports=ports(used, ledger)
     )
@@ -175,7 +180,7 @@ async def test_lost_answer_then_already_used_needs_reconciliation_not_a_second_p
 
 async def test_producer_customization_already_used_elsewhere_is_a_plain_failure() -> None:
     ledger = FakeLedger()
-    used = FakeFourthwall(fail_product=upstream_error("CUSTOMIZATION_ALREADY_USED_ERROR", False))
+    used = already_used()
     outcome = await design_approved.handle(
         design(customization_id="cst_x", regions=[]), delivery(), ports=ports(used, ledger)
     )
