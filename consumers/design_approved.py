@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import msgspec
 
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
-from consumers.pin_rules import iso
 from consumers.ports import (
     Clock,
     Delivery,
@@ -38,6 +37,7 @@ from contracts.fourthwall import (
     DesignPipelineImageV1,
     ProductDesignRegionV1,
 )
+from contracts.timestamps import iso
 
 ALREADY_USED = "CUSTOMIZATION_ALREADY_USED_ERROR"
 _encoder = msgspec.json.Encoder()

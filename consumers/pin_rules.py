@@ -8,6 +8,7 @@ import msgspec
 
 from contracts.events import ProductCreatedV1
 from contracts.luigisbox import PinDefinition, ScopeRequest
+from contracts.timestamps import iso
 
 
 class PinRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -31,10 +32,6 @@ def item_identity(template: str, product: ProductCreatedV1) -> str:
         design_id=product.design_id,
         customization_id=product.customization_id,
     )
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def plan_scopes(

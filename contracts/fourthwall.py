@@ -132,10 +132,6 @@ def decode_error_body(body: bytes) -> ErrorBody | None:
     return ErrorBody(code=code, context=raw)
 
 
-def encode_error_body(code: str, **context: Any) -> bytes:
-    return msgspec.json.encode({"code": code, **context})
-
-
 # The error codes each endpoint documents, by HTTP status (seeds 000 and 001).
 CUSTOMIZATION_ERRORS: dict[int, tuple[str, ...]] = {
     400: (

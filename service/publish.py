@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aio_pika
@@ -14,6 +13,7 @@ import msgspec
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.errors import ContractError
 from contracts.events import DESIGN_APPROVED, EXCHANGE, DesignApprovedV1, decode_data, make_event
+from contracts.timestamps import now_iso
 from service.broker.codec import event_message
 
 
@@ -37,7 +37,7 @@ def load_event(path: Path) -> CloudEvent:
             event_id=event_id,
             correlation_id=event_id,
             traceparent=None,
-            time=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            time=now_iso(),
             subject=data.design_id,
         )
         event = msgspec.structs.replace(event, source="urn:merch-pipeline:cli")

@@ -16,7 +16,6 @@ from typing import Literal
 import msgspec
 
 from consumers.design_approved import created_outgoing, product_created
-from consumers.pin_rules import iso
 from consumers.ports import DesignKey
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.errors import ContractError
@@ -28,6 +27,7 @@ from contracts.events import (
     decode_data,
     make_event,
 )
+from contracts.timestamps import iso
 from service.store.ledger import Ledger
 
 SendDesign = Callable[[CloudEvent, str], Awaitable[None]]  # onto our queue, as a retry by

@@ -19,8 +19,9 @@ from service.api.admin import admin_router
 from service.api.app import ConsumerHealth, Readiness, create_app
 from service.bootstrap import BoundConsumer, Resources, build_consumers, open_resources
 from service.broker import dead_letters
-from service.broker.codec import RETRY_BY_HEADER, event_message
+from service.broker.codec import event_message
 from service.broker.consumer import Consumer, RetryPolicy
+from service.broker.headers import RETRY_BY
 from service.broker.publisher import Publisher, open_publisher
 from service.broker.topology import DESIGN_APPROVED_QUEUE, QUEUES, declare_queues
 from service.failpoints import Failpoints, wrap
@@ -280,7 +281,7 @@ class Service:
         """Put a design.approved event straight on our queue as an operator's retry, a first
         attempt (other subscribers of merch.events had it already)."""
         message = event_message(event)
-        message.headers[RETRY_BY_HEADER] = operator
+        message.headers[RETRY_BY] = operator
         await self._connected_publisher().send_to_queue(DESIGN_APPROVED_QUEUE.queue, message)
 
     async def publish_event(self, event: CloudEvent, routing_key: str) -> None:

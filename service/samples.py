@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import (
@@ -13,6 +12,7 @@ from contracts.events import (
     Recommendations,
     make_event,
 )
+from contracts.timestamps import now_iso
 
 _TEMPLATES = [
     ("pro_tee", ["front"], ["Black", "White"]),
@@ -51,7 +51,7 @@ def design_event(
     event = make_event(
         design,
         event_id=event_id,
-        time=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        time=now_iso(),
         correlation_id=event_id,
         traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
         subject=design.design_id,

@@ -17,19 +17,7 @@ from contracts.cloudevents import (
     encode_structured,
 )
 from contracts.errors import ContractError
-
-ATTEMPT_HEADER = "x-merch-attempt"
-DEFERRALS_HEADER = "x-merch-deferrals"
-QUOTA_TICKET_HEADER = "x-merch-quota-ticket"
-DEAD_LETTER_ID_HEADER = "x-merch-dead-letter-id"  # names one dead letter for the admin API
-RETRY_BY_HEADER = "x-merch-retry-by"  # an operator asked for this run (retry or replay)
-
-
-def retry_by_of(message: AbstractMessage) -> str | None:
-    value = (message.headers or {}).get(RETRY_BY_HEADER)
-    if isinstance(value, bytes | bytearray):
-        value = value.decode(errors="replace")
-    return value[:80] if isinstance(value, str) and value else None
+from service.broker.headers import TRACEPARENT
 
 
 def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
@@ -53,38 +41,10 @@ def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
     )
 
 
-def _int_header(message: AbstractMessage, name: str, default: int) -> int:
-    value = (message.headers or {}).get(name, default)
-    if isinstance(value, bytes | bytearray):
-        value = value.decode(errors="replace")
-    if not isinstance(value, int | str):
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        return default
-
-
-def attempt_of(message: AbstractMessage) -> int:
-    """The attempt this delivery is (1-based); the count travels with the message."""
-    return max(1, _int_header(message, ATTEMPT_HEADER, 1))
-
-
-def deferrals_of(message: AbstractMessage) -> int:
-    return max(0, _int_header(message, DEFERRALS_HEADER, 0))
-
-
-def quota_ticket_of(message: AbstractMessage) -> str | None:
-    value = (message.headers or {}).get(QUOTA_TICKET_HEADER)
-    if isinstance(value, bytes | bytearray):
-        value = value.decode(errors="replace")
-    return value if isinstance(value, str) and value else None
-
-
 def event_message(event: CloudEvent) -> aio_pika.Message:
     headers: dict[str, Any] = {}
     if event.traceparent:
-        headers["traceparent"] = event.traceparent
+        headers[TRACEPARENT] = event.traceparent
     return aio_pika.Message(
         encode_structured(event),
         content_type=STRUCTURED_CONTENT_TYPE,

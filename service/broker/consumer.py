@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -24,18 +23,9 @@ from consumers.ports import Delivery
 from contracts.cloudevents import CloudEvent, encode_structured
 from contracts.errors import ContractError
 from contracts.events import EventData, decode_data, event_type_of, make_event
-from service.broker.codec import (
-    ATTEMPT_HEADER,
-    DEAD_LETTER_ID_HEADER,
-    DEFERRALS_HEADER,
-    QUOTA_TICKET_HEADER,
-    attempt_of,
-    copy_message,
-    decode_message,
-    deferrals_of,
-    quota_ticket_of,
-    retry_by_of,
-)
+from contracts.timestamps import now_iso
+from service.broker import headers
+from service.broker.codec import copy_message, decode_message
 from service.broker.publisher import Publisher
 from service.broker.topology import QueueNames
 from service.observability.metrics import Metrics
@@ -88,10 +78,6 @@ class RetryPolicy:
         delays = self.queue_delays()
         longer = [d for d in delays if d >= seconds]
         return min(longer) if longer else max(delays)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _identity(data: EventData) -> dict[str, Any]:
@@ -152,27 +138,25 @@ class Consumer:
             structlog.contextvars.clear_contextvars()
 
     async def _process(self, message: AbstractIncomingMessage) -> str:
-        attempt = attempt_of(message)
+        seen = headers.received(message.headers)
         try:
             event = decode_message(message, self.max_message_bytes)
             structlog.contextvars.bind_contextvars(event_id=event.id, type=event.type)
             data = decode_data(event, self.names.event)
         except ContractError as exc:
             log.warning("message.invalid", reason=exc.reason, detail=exc.detail)
-            await self._dead_letter(
-                message, reason=exc.reason, code=exc.reason, detail=exc.detail, attempt=attempt
-            )
+            await self._dead_letter(message, self._failure(message, seen, exc.reason, exc))
             await message.ack()
             return "dead-lettered"
-        structlog.contextvars.bind_contextvars(attempt=attempt, **_identity(data))
+        structlog.contextvars.bind_contextvars(attempt=seen.attempt, **_identity(data))
         delivery = Delivery(
-            attempt=attempt,
-            final=attempt >= self.policy.max_attempts,
+            attempt=seen.attempt,
+            final=seen.attempt >= self.policy.max_attempts,
             token=uuid.uuid4().hex,
             event_id=event.id,
-            quota_ticket=quota_ticket_of(message),
+            quota_ticket=seen.quota_ticket,
             cloud_event=encode_structured(event),
-            retry_by=retry_by_of(message),
+            retry_by=seen.retry_by,
         )
         try:
             outcome = await self.handle(data, delivery)
@@ -181,7 +165,7 @@ class Consumer:
             outcome = Retry(
                 stage="input", code="INTERNAL_ERROR", detail=f"{type(exc).__name__}: {exc}"[:500]
             )
-        return await self._settle(message, event, data, outcome, attempt)
+        return await self._settle(message, event, data, outcome, seen)
 
     async def _settle(
         self,
@@ -189,88 +173,100 @@ class Consumer:
         event: CloudEvent,
         data: EventData,
         outcome: Outcome,
-        attempt: int,
+        seen: headers.Received,
     ) -> str:
-        if isinstance(outcome, Done):
-            await self._publish(event, outcome.events)
-            if self.after_publish is not None:
-                await self.after_publish(data)
-            await message.ack()
-            return "done"
-        if isinstance(outcome, Defer):
-            # Not a failure: the attempt count stays, only the deferral count grows.
-            delay = self.policy.defer_delay(outcome.delay_s)
-            headers: dict[str, Any] = {
-                DEFERRALS_HEADER: deferrals_of(message) + 1,
-                ATTEMPT_HEADER: attempt,
-                QUOTA_TICKET_HEADER: outcome.quota_ticket,
-            }
-            await self.publisher.send_to_queue(
-                self.names.retry(delay), copy_message(message, headers)
-            )
-            await message.ack()
-            log.info(
-                "message.deferred",
-                reason=outcome.reason,
-                delay_s=delay,
-                wait_s=round(outcome.delay_s, 3),
-            )
-            if self.metrics is not None:
-                self.metrics.deferrals.labels(self.names.queue, outcome.reason).inc()
-                if outcome.reason == "quota":
-                    self.metrics.quota_wait_seconds.observe(outcome.delay_s)
-            return "deferred"
-        if isinstance(outcome, Reject):
-            await self._publish(event, outcome.events)
-            reason = "attempts_exhausted" if outcome.exhausted else "permanent_failure"
-            await self._dead_letter(
-                message, reason=reason, code=outcome.code, detail=outcome.detail, attempt=attempt
-            )
-            await message.ack()
-            log.warning(
-                "message.rejected",
-                stage=outcome.stage,
-                code=outcome.code,
-                detail=outcome.detail,
-                reason=reason,
-            )
-            return "rejected"
-        if attempt < self.policy.max_attempts:
-            delay = self.policy.delay_for(attempt, outcome.retry_after_s)
-            headers = self._failure_headers(
-                message, "transient_failure", outcome.code, outcome.detail, attempt
-            )
-            headers[ATTEMPT_HEADER] = attempt + 1
-            await self.publisher.send_to_queue(
-                self.names.retry(delay), copy_message(message, headers)
-            )
-            await message.ack()
-            log.info(
-                "message.retry_scheduled",
-                stage=outcome.stage,
-                code=outcome.code,
-                delay_s=delay,
-                next_attempt=attempt + 1,
-            )
-            return "retry-scheduled"
-        await self._publish(event, self.exhausted(data, outcome, attempt))
-        await self._dead_letter(
-            message,
-            reason="attempts_exhausted",
-            code=outcome.code,
-            detail=outcome.detail,
-            attempt=attempt,
+        attempt = seen.attempt
+        match outcome:
+            case Done():
+                await self._publish(event, outcome.events)
+                if self.after_publish is not None:
+                    await self.after_publish(data)
+                await message.ack()
+                return "done"
+            case Defer():
+                # Not a failure: the attempt count stays, only the deferral count grows.
+                delay = self.policy.defer_delay(outcome.delay_s)
+                moved = {
+                    headers.DEFERRALS: seen.deferrals + 1,
+                    headers.ATTEMPT: attempt,
+                    headers.QUOTA_TICKET: outcome.quota_ticket,
+                }
+                await self._delay(
+                    message,
+                    delay,
+                    moved,
+                    "message.deferred",
+                    reason=outcome.reason,
+                    wait_s=round(outcome.delay_s, 3),
+                )
+                self._count_deferral(outcome)
+                return "deferred"
+            case Reject():
+                await self._publish(event, outcome.events)
+                reason = "attempts_exhausted" if outcome.exhausted else "permanent_failure"
+                await self._dead_letter(message, self._failure(message, seen, reason, outcome))
+                await message.ack()
+                log.warning(
+                    "message.rejected",
+                    stage=outcome.stage,
+                    code=outcome.code,
+                    detail=outcome.detail,
+                    reason=reason,
+                )
+                return "rejected"
+            case Retry() if attempt < self.policy.max_attempts:
+                delay = self.policy.delay_for(attempt, outcome.retry_after_s)
+                failure = self._failure(message, seen, "transient_failure", outcome)
+                moved = {**failure.to_headers(), headers.ATTEMPT: attempt + 1}
+                await self._delay(
+                    message,
+                    delay,
+                    moved,
+                    "message.retry_scheduled",
+                    stage=outcome.stage,
+                    code=outcome.code,
+                    next_attempt=attempt + 1,
+                )
+                return "retry-scheduled"
+            case Retry():
+                await self._publish(event, self.exhausted(data, outcome, attempt))
+                failure = self._failure(message, seen, "attempts_exhausted", outcome)
+                await self._dead_letter(message, failure)
+                await message.ack()
+                log.warning(
+                    "message.exhausted", stage=outcome.stage, code=outcome.code, attempts=attempt
+                )
+                return "exhausted"
+
+    async def _delay(
+        self,
+        message: AbstractIncomingMessage,
+        delay_s: float,
+        changed: dict[str, Any],
+        log_event: str,
+        **fields: Any,
+    ) -> None:
+        """Copy the message to the delay queue of ``delay_s`` with ``changed`` headers, ack it,
+        and log ``log_event``: the broker hands it back when the delay has passed."""
+        await self.publisher.send_to_queue(
+            self.names.retry(delay_s), copy_message(message, changed)
         )
         await message.ack()
-        log.warning("message.exhausted", stage=outcome.stage, code=outcome.code, attempts=attempt)
-        return "exhausted"
+        log.info(log_event, delay_s=delay_s, **fields)
+
+    def _count_deferral(self, outcome: Defer) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.deferrals.labels(self.names.queue, outcome.reason).inc()
+        if outcome.reason == "quota":
+            self.metrics.quota_wait_seconds.observe(outcome.delay_s)
 
     async def _publish(self, cause: CloudEvent, events: list[Outgoing]) -> None:
         for outgoing in events:
             cloud_event = make_event(
                 outgoing.data,
                 event_id=outgoing.event_id,
-                time=_now(),
+                time=now_iso(),
                 correlation_id=cause.correlationid or cause.id,
                 traceparent=cause.traceparent,
                 subject=outgoing.subject,
@@ -279,29 +275,28 @@ class Consumer:
                 cloud_event, event_type_of(outgoing.data).routing_key
             )
 
-    def _failure_headers(
-        self, message: AbstractIncomingMessage, reason: str, code: str, detail: str, attempt: int
-    ) -> dict[str, Any]:
-        now = _now()
-        first = (message.headers or {}).get("x-merch-first-failure") or now
-        return {
-            "x-merch-reason": reason,
-            "x-merch-code": code,
-            "x-merch-detail": detail[:1000],
-            "x-merch-attempts": attempt,
-            "x-merch-first-failure": first,
-            "x-merch-last-failure": now,
-            "x-merch-source-queue": self.names.queue,
-            "x-merch-original-routing-key": (message.headers or {}).get(
-                "x-merch-original-routing-key"
-            )
-            or message.routing_key
-            or "",
-        }
+    def _failure(
+        self,
+        message: AbstractIncomingMessage,
+        seen: headers.Received,
+        reason: str,
+        cause: Retry | Reject | ContractError,
+    ) -> headers.Failure:
+        now = now_iso()
+        code = cause.reason if isinstance(cause, ContractError) else cause.code
+        return headers.Failure(
+            reason=reason,
+            code=code,
+            detail=cause.detail,
+            attempts=seen.attempt,
+            first_failure=seen.first_failure or now,
+            last_failure=now,
+            source_queue=self.names.queue,
+            original_routing_key=seen.original_routing_key or message.routing_key or "",
+        )
 
     async def _dead_letter(
-        self, message: AbstractIncomingMessage, *, reason: str, code: str, detail: str, attempt: int
+        self, message: AbstractIncomingMessage, failure: headers.Failure
     ) -> None:
-        headers = self._failure_headers(message, reason, code, detail, attempt)
-        headers[DEAD_LETTER_ID_HEADER] = uuid.uuid4().hex
-        await self.publisher.send_to_queue(self.names.dead_letter, copy_message(message, headers))
+        written = {**failure.to_headers(), headers.DEAD_LETTER_ID: uuid.uuid4().hex}
+        await self.publisher.send_to_queue(self.names.dead_letter, copy_message(message, written))

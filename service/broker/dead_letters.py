@@ -17,7 +17,7 @@ import base64
 import codecs
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -25,45 +25,13 @@ import aio_pika
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
-from service.broker.codec import (
-    ATTEMPT_HEADER,
-    DEAD_LETTER_ID_HEADER,
-    DEFERRALS_HEADER,
-    QUOTA_TICKET_HEADER,
-    RETRY_BY_HEADER,
-    copy_message,
-)
+from contracts.timestamps import iso, now_iso
+from service.broker.codec import copy_message
+from service.broker.headers import DEAD_LETTER_ID, FAILURE_HEADERS, RETRY_AT, RETRY_BY, Failure
 from service.broker.topology import QueueNames
 
 BODY_PREVIEW_BYTES = 4096
 MAX_SWEEP = 10_000  # messages one request may walk through
-
-# What a failure wrote on the message, and what the broker wrote when it dead-lettered it:
-# a replay starts over as a first attempt.
-FAILURE_HEADERS = frozenset(
-    {
-        "x-merch-reason",
-        "x-merch-code",
-        "x-merch-detail",
-        "x-merch-attempts",
-        "x-merch-first-failure",
-        "x-merch-last-failure",
-        "x-merch-source-queue",
-        ATTEMPT_HEADER,
-        DEFERRALS_HEADER,
-        QUOTA_TICKET_HEADER,
-        DEAD_LETTER_ID_HEADER,
-        "x-death",
-        "x-first-death-exchange",
-        "x-first-death-queue",
-        "x-first-death-reason",
-        "x-last-death-exchange",
-        "x-last-death-queue",
-        "x-last-death-reason",
-        "x-delivery-count",
-        "x-opt-deaths",
-    }
-)
 
 
 class ShownBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,8 +72,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.isoformat().replace("+00:00", "Z")
+        return iso(value)
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -138,7 +105,7 @@ def show_body(body: bytes) -> ShownBody:
 
 
 def dead_letter_id(message: AbstractIncomingMessage) -> str:
-    value = (message.headers or {}).get(DEAD_LETTER_ID_HEADER)
+    value = (message.headers or {}).get(DEAD_LETTER_ID)
     if value:
         return str(plain(value))
     if message.message_id:
@@ -165,17 +132,15 @@ def _broker_reason(headers: dict[str, Any]) -> str | None:
 
 def describe(message: AbstractIncomingMessage) -> DeadLetter:
     headers = message.headers or {}
-    attempts = _header(headers, "x-merch-attempts")
+    failure = Failure.from_headers(headers)
     return DeadLetter(
         id=dead_letter_id(message),
-        reason=_header(headers, "x-merch-reason") or _broker_reason(headers),
-        code=_header(headers, "x-merch-code"),
-        detail=_header(headers, "x-merch-detail"),
-        attempts=int(attempts)
-        if isinstance(attempts, int | str) and str(attempts).isdigit()
-        else None,
-        first_failure=_header(headers, "x-merch-first-failure"),
-        last_failure=_header(headers, "x-merch-last-failure"),
+        reason=failure.reason or _broker_reason(headers),
+        code=failure.code,
+        detail=failure.detail,
+        attempts=failure.attempts,
+        first_failure=failure.first_failure,
+        last_failure=failure.last_failure,
         message_id=message.message_id,
         type=message.type,
         content_type=message.content_type,
@@ -266,10 +231,10 @@ async def peek(channel: AbstractChannel, names: QueueNames, limit: int) -> list[
 def replay_copy(message: AbstractIncomingMessage, operator: str) -> aio_pika.Message:
     """The message as its producer sent it, a first attempt again, marked as an operator's
     request (a failed design resumes from its last good step instead of failing again)."""
-    headers: dict[str, Any] = {h: None for h in (message.headers or {}) if h in FAILURE_HEADERS}
-    headers[RETRY_BY_HEADER] = operator
-    headers["x-merch-retry-at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return copy_message(message, headers)
+    changed: dict[str, Any] = {h: None for h in (message.headers or {}) if h in FAILURE_HEADERS}
+    changed[RETRY_BY] = operator
+    changed[RETRY_AT] = now_iso()
+    return copy_message(message, changed)
 
 
 async def replay(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import msgspec
 
 from contracts.luigisbox import CONTENT_TYPE, scope_path
+from contracts.timestamps import now_iso
 from service.sandbox.config import SandboxConfig
 from service.upstreams.luigisbox_auth import parse_authorization, signature
 
@@ -89,7 +90,7 @@ class LuigisBoxSandbox:
             "model": raw["model"],
             "target_type": target_type,
             "target_identity": raw.get("target_identity"),
-            "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "created_at": now_iso(),
         }
         self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
         return 201, scope, {}
