@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -43,7 +43,42 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
-class SQLiteDatabase:
+Run = Callable[..., Awaitable[Any]]  # how a blocking SQLite call is made from the event loop
+
+
+def _sqlite_execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    return int(conn.execute(sql, tuple(params)).rowcount)
+
+
+def _sqlite_fetchone(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Row | None:
+    row = conn.execute(sql, tuple(params)).fetchone()
+    return tuple(row) if row is not None else None
+
+
+def _sqlite_fetchall(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Row]:
+    return [tuple(r) for r in conn.execute(sql, tuple(params)).fetchall()]
+
+
+class _SQLiteStatements:
+    """The three statement kinds on one connection, each run through ``run``."""
+
+    def __init__(self, conn: sqlite3.Connection, run: Run) -> None:
+        self._conn = conn
+        self._run = run
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(await self._run(_sqlite_execute, self._conn, sql, params))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = await self._run(_sqlite_fetchone, self._conn, sql, params)
+        return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows: list[Row] = await self._run(_sqlite_fetchall, self._conn, sql, params)
+        return rows
+
+
+class SQLiteDatabase(_SQLiteStatements):
     """One connection used from a worker thread, serialised by a lock (SQLite has one writer)."""
 
     dialect: Dialect = "sqlite"
@@ -51,28 +86,16 @@ class SQLiteDatabase:
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
         self._lock = asyncio.Lock()
+        super().__init__(conn, self._locked)
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _locked(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self._lock:
             return await asyncio.to_thread(fn, *args)
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(await self._run(lambda: self._conn.execute(sql, tuple(params)).rowcount))
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row = await self._run(lambda: self._conn.execute(sql, tuple(params)).fetchone())
-        return tuple(row) if row is not None else None
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        rows = await self._run(lambda: self._conn.execute(sql, tuple(params)).fetchall())
-        return [tuple(r) for r in rows]
 
     async def script(
         self, statements: Sequence[str], lock_key: int | None = None, skip_if: str | None = None
@@ -95,10 +118,10 @@ class SQLiteDatabase:
             self._conn.execute("COMMIT")
             return True
 
-        return bool(await self._run(run))
+        return bool(await self._locked(run))
 
     async def close(self) -> None:
-        await self._run(self._conn.close)
+        await self._locked(self._conn.close)
 
     @contextlib.asynccontextmanager
     async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
@@ -106,28 +129,12 @@ class SQLiteDatabase:
             conn = self._conn
             await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
             try:
-                yield _SQLiteTransaction(conn)
+                # The lock is held for the whole transaction: statements go straight to a thread.
+                yield _SQLiteStatements(conn, asyncio.to_thread)
             except BaseException:
                 await asyncio.to_thread(conn.execute, "ROLLBACK")
                 raise
             await asyncio.to_thread(conn.execute, "COMMIT")
-
-
-class _SQLiteTransaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int((await asyncio.to_thread(self._conn.execute, sql, tuple(params))).rowcount)
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cursor = await asyncio.to_thread(self._conn.execute, sql, tuple(params))
-        row = cursor.fetchone()
-        return tuple(row) if row is not None else None
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cursor = await asyncio.to_thread(self._conn.execute, sql, tuple(params))
-        return [tuple(r) for r in cursor.fetchall()]
 
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -138,10 +145,30 @@ def _numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
-class PostgresDatabase:
+class _PostgresStatements:
+    """The three statement kinds on an asyncpg pool or one of its connections (both have
+    ``execute``/``fetchrow``/``fetch``)."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        tail = str(await self._target.execute(_numbered(sql), *params)).rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row = await self._target.fetchrow(_numbered(sql), *params)
+        return tuple(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return [tuple(r) for r in await self._target.fetch(_numbered(sql), *params)]
+
+
+class PostgresDatabase(_PostgresStatements):
     dialect: Dialect = "postgresql"
 
     def __init__(self, pool: Any) -> None:
+        super().__init__(pool)
         self._pool = pool
 
     @classmethod
@@ -150,18 +177,6 @@ class PostgresDatabase:
 
         pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
         return cls(pool)
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        status = await self._pool.execute(_numbered(sql), *params)
-        tail = str(status).rsplit(" ", 1)[-1]
-        return int(tail) if tail.isdigit() else 0
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row = await self._pool.fetchrow(_numbered(sql), *params)
-        return tuple(row) if row is not None else None
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [tuple(r) for r in await self._pool.fetch(_numbered(sql), *params)]
 
     async def script(
         self, statements: Sequence[str], lock_key: int | None = None, skip_if: str | None = None
@@ -184,23 +199,7 @@ class PostgresDatabase:
         async with self._pool.acquire() as conn, conn.transaction():
             if lock is not None:
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
-            yield _PostgresTransaction(conn)
-
-
-class _PostgresTransaction:
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        tail = str(await self._conn.execute(_numbered(sql), *params)).rsplit(" ", 1)[-1]
-        return int(tail) if tail.isdigit() else 0
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row = await self._conn.fetchrow(_numbered(sql), *params)
-        return tuple(row) if row is not None else None
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [tuple(r) for r in await self._conn.fetch(_numbered(sql), *params)]
+            yield _PostgresStatements(conn)
 
 
 async def open_database(url: str) -> Database:
