@@ -21,6 +21,9 @@ COPY consumers ./consumers
 COPY service ./service
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
+# Failpoints kill the process on purpose (crash tests only): the image leaves them out, so no
+# setting can switch them on in a deployment.
+RUN find /app/.venv/lib -path '*/service/*' -name 'failpoints*' -delete
 
 FROM python:3.11-slim-bookworm AS runtime
 ARG VERSION=0.1.0

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -25,20 +24,13 @@ from typing import Any
 
 import httpx
 
-from contracts.events import ProductCreatedV1
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
-from service.sandbox.server import free_port
-from tests.e2e.processes import service_env, start_replica, start_sandbox, wait_exit
-from tests.support import (
-    DEFAULT_AMQP_URL,
-    max_in_any_window,
-    publish,
-    sandbox_config,
-    throwaway_postgres,
-    throwaway_vhost,
-    watching,
-)
+from service.testing import processes
+from service.testing.broker import DEFAULT_AMQP_URL, publish, throwaway_vhost, watching
+from service.testing.polling import max_in_any_window
+from service.testing.postgres import throwaway_postgres
+from service.testing.sandbox import sandbox_config
 
 CALLS, WINDOW_S = 5, 2.0
 HOT, COLD_SHOPS, COLD_DESIGNS = 100, 19, 2
@@ -50,7 +42,7 @@ async def run(limiter: bool, workdir: Path) -> dict[str, Any]:
     config = sandbox_config(
         shops, heavy_calls=CALLS, heavy_window_s=WINDOW_S, calls=100_000, window_s=10.0
     )
-    sandbox_proc, sandbox_url, config_file = await start_sandbox(config, workdir)
+    sandbox_proc, sandbox_url, config_file = await processes.start_sandbox(config, workdir)
     hot = [sample_design("shop-1", n, f"hot-{limiter}") for n in range(HOT)]
     cold = [
         sample_design(f"shop-{s}", n, f"cold-{limiter}")
@@ -62,56 +54,34 @@ async def run(limiter: bool, workdir: Path) -> dict[str, Any]:
     try:
         with throwaway_vhost(DEFAULT_AMQP_URL) as amqp_url:
             async with throwaway_postgres() as database_url, watching(amqp_url) as watcher:
-                for n in range(REPLICAS):
-                    env = service_env(
-                        amqp_url,
-                        sandbox_url,
-                        config_file,
-                        workdir,
-                        DATABASE_URL=database_url,
-                        HTTP_PORT=str(free_port()),
-                        FOURTHWALL_HEAVY_CALLS=str(CALLS),
-                        FOURTHWALL_HEAVY_WINDOW_S=str(WINDOW_S),
-                        QUOTA_ENABLED="true" if limiter else "false",
-                        DEFER_DELAYS_S="0.05,0.1,0.2,0.4,0.8,1.6,3.2,6.4,12.8",
-                        QUOTA_MAX_HOLD_S="0.05",
-                        RETRY_DELAYS_S="0.5,1,2",
-                        MAX_ATTEMPTS="10",
-                        LOG_LEVEL="warning",
-                    )
-                    await start_replica(env, workdir / f"replica-{n}.log", procs)
+                rig = processes.Rig(amqp_url, sandbox_url, config_file, database_url, workdir)
+                await processes.start_replicas(
+                    rig,
+                    REPLICAS,
+                    procs,
+                    heavy_calls=CALLS,
+                    heavy_window_s=WINDOW_S,
+                    QUOTA_ENABLED="true" if limiter else "false",
+                    DEFER_DELAYS_S="0.05,0.1,0.2,0.4,0.8,1.6,3.2,6.4,12.8",
+                    RETRY_DELAYS_S="0.5,1,2",
+                    MAX_ATTEMPTS="10",
+                    LOG_LEVEL="warning",
+                )
                 for design in hot + cold:
                     published[design.design_id] = time.time()
                     await publish(amqp_url, event_message(design_event(design)))
                 await watcher.wait_for("product.created", HOT + len(cold), timeout=900)
-                created = {
-                    s.data.design_id: s
-                    for s in watcher.of_type("product.created")
-                    if isinstance(s.data, ProductCreatedV1)
-                }
-                seen_at = {
-                    d: min(
-                        x.arrived
-                        for x in watcher.of_type("product.created")
-                        if x.data.design_id == d
-                    )  # type: ignore[union-attr]
-                    for d in created
-                }
-                for proc in procs:
-                    proc.send_signal(signal.SIGTERM)
-                    await wait_exit(proc, 60)
+                seen_at: dict[str, float] = {}
+                for seen in watcher.of_type("product.created"):
+                    design_id = seen.data.design_id  # type: ignore[union-attr]
+                    seen_at[design_id] = min(seen_at.get(design_id, seen.arrived), seen.arrived)
+                await processes.stop_replicas(procs, 60)
         async with httpx.AsyncClient(base_url=sandbox_url) as http:
             records = (await http.get("/_sandbox/records")).json()
     finally:
-        for proc in [*procs, sandbox_proc]:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        processes.kill_all([*procs, sandbox_proc])
 
-    heavy: dict[str, list[float]] = {}
-    for call in records["calls"]:
-        if call["api"] == "fourthwall" and call["status"] == 201:
-            heavy.setdefault(call["account"], []).append(call["at"])
+    heavy = processes.heavy_calls_by_shop(records, lambda status: status == 201)
     hot_calls = sorted(heavy.get("shop-1", []))
     span = hot_calls[-1] - hot_calls[0] if len(hot_calls) > 1 else 0.0
     # calls per window over the windows they occupied, as a fraction of the limit

@@ -40,7 +40,18 @@ from contracts.fourthwall import (
 from contracts.timestamps import iso
 
 ALREADY_USED = "CUSTOMIZATION_ALREADY_USED_ERROR"
+NO_ID = "Fourthwall answered 201 without a productId"
 _encoder = msgspec.json.Encoder()
+
+
+class Failure(msgspec.Struct, frozen=True):
+    """Where and why a design stops: recorded in the ledger and published as product.failed."""
+
+    stage: FailureStage
+    code: str
+    detail: str
+    retryable: bool = False
+    state: DesignState = "failed"  # or needs_reconciliation
 
 
 @dataclass(frozen=True)
@@ -140,23 +151,15 @@ def failed_outgoing(failed: ProductFailedV1) -> Outgoing:
     return Outgoing(data=failed, event_id=stable_event_id(*key), subject=failed.design_id)
 
 
-def failed_event(
-    design: DesignApprovedV1,
-    *,
-    stage: FailureStage,
-    code: str,
-    detail: str,
-    retryable: bool,
-    attempts: int,
-) -> ProductFailedV1:
+def failed_event(design: DesignApprovedV1, failure: Failure, attempts: int) -> ProductFailedV1:
     return ProductFailedV1(
         shop_id=design.shop_id,
         design_id=design.design_id,
         revision=design.revision,
-        stage=stage,
-        code=code,
-        detail=detail,
-        retryable=retryable,
+        stage=failure.stage,
+        code=failure.code,
+        detail=failure.detail,
+        retryable=failure.retryable,
         attempts=attempts,
     )
 
@@ -209,7 +212,7 @@ async def _advance(
                 design.shop_id, customization_request(design)
             )
         except (UpstreamError, MissingCredentials) as exc:
-            return await _on_error(design, key, delivery, "customization", exc, ports)
+            return await _on_error(design, delivery, "customization", exc, ports)
         customization_id = sketch.customization_id
         await ports.ledger.record_customization(key, token, customization_id)
     elif record.customization_id is None:
@@ -230,22 +233,12 @@ async def _advance(
         )
     except UpstreamError as exc:
         if exc.code == ALREADY_USED and asked_before:
-            return await _needs_reconciliation(design, key, delivery, customization_id, ports)
-        return await _on_error(design, key, delivery, "product", exc, ports)
+            return await _needs_reconciliation(design, delivery, customization_id, ports)
+        return await _on_error(design, delivery, "product", exc, ports)
     except MissingCredentials as exc:
-        return await _on_error(design, key, delivery, "product", exc, ports)
+        return await _on_error(design, delivery, "product", exc, ports)
     if not product.product_id:
-        return await _fail(
-            design,
-            key,
-            delivery,
-            ports,
-            state="failed",
-            stage="product",
-            code="NO_PRODUCT_ID",
-            detail="Fourthwall answered 201 without a productId",
-            retryable=False,
-        )
+        return await _fail(design, delivery, ports, Failure("product", "NO_PRODUCT_ID", NO_ID))
     created = product_created(
         design,
         customization_id=customization_id,
@@ -259,53 +252,29 @@ async def _advance(
 
 async def _on_error(
     design: DesignApprovedV1,
-    key: DesignKey,
     delivery: Delivery,
     stage: FailureStage,
     exc: UpstreamError | MissingCredentials,
     ports: Ports,
 ) -> Outcome:
     if isinstance(exc, MissingCredentials):
-        return await _fail(
-            design,
-            key,
-            delivery,
-            ports,
-            state="failed",
-            stage=stage,
-            code="MISSING_CREDENTIALS",
-            detail=str(exc),
-            retryable=False,
-        )
+        return await _fail(design, delivery, ports, Failure(stage, "MISSING_CREDENTIALS", str(exc)))
     if exc.throttled:
         # Someone else spent the shop's quota: push its next slot back for every replica and
         # come back then. Not a failed attempt.
         wait = await ports.quota.throttled(design.shop_id, exc.retry_after_s)
         return Defer(reason="throttled", delay_s=wait)
     if not exc.retryable or delivery.final:  # permanent, or transient on the last attempt
-        return await _fail(
-            design,
-            key,
-            delivery,
-            ports,
-            state="failed",
-            stage=stage,
-            code=exc.code,
-            detail=exc.detail,
-            retryable=exc.retryable,
-        )
+        failure = Failure(stage, exc.code, exc.detail, retryable=exc.retryable)
+        return await _fail(design, delivery, ports, failure)
     await ports.ledger.record_error(
-        key, delivery.token, stage=stage, code=exc.code, detail=exc.detail
+        key_of(design), delivery.token, stage=stage, code=exc.code, detail=exc.detail
     )
     return Retry(stage=stage, code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s)
 
 
 async def _needs_reconciliation(
-    design: DesignApprovedV1,
-    key: DesignKey,
-    delivery: Delivery,
-    customization_id: str,
-    ports: Ports,
+    design: DesignApprovedV1, delivery: Delivery, customization_id: str, ports: Ports
 ) -> Outcome:
     detail = (
         f"Fourthwall already built a product from customization {customization_id}, but "
@@ -313,64 +282,34 @@ async def _needs_reconciliation(
         "answer and the ledger write). No second product was created; record the "
         "product id after checking Fourthwall."
     )
-    return await _fail(
-        design,
-        key,
-        delivery,
-        ports,
-        state="needs_reconciliation",
-        stage="product",
-        code=ALREADY_USED,
-        detail=detail,
-        retryable=False,
-    )
+    failure = Failure("product", ALREADY_USED, detail, state="needs_reconciliation")
+    return await _fail(design, delivery, ports, failure)
 
 
 async def _fail(
-    design: DesignApprovedV1,
-    key: DesignKey,
-    delivery: Delivery,
-    ports: Ports,
-    *,
-    state: DesignState,
-    stage: FailureStage,
-    code: str,
-    detail: str,
-    retryable: bool,
+    design: DesignApprovedV1, delivery: Delivery, ports: Ports, failure: Failure
 ) -> Outcome:
-    failed = failed_event(
-        design,
-        stage=stage,
-        code=code,
-        detail=detail,
-        retryable=retryable,
-        attempts=delivery.attempt,
-    )
+    """Record where the design stops and reject the message with its product.failed."""
+    failed = failed_event(design, failure, delivery.attempt)
     await ports.ledger.record_failed(
-        key,
+        key_of(design),
         delivery.token,
-        state=state,
-        stage=stage,
-        code=code,
-        detail=detail,
+        state=failure.state,
+        stage=failure.stage,
+        code=failure.code,
+        detail=failure.detail,
         failed_event=_encoder.encode(failed),
     )
     return Reject(
-        stage=stage, code=code, detail=detail, events=[failed_outgoing(failed)], exhausted=retryable
+        stage=failure.stage,
+        code=failure.code,
+        detail=failure.detail,
+        events=[failed_outgoing(failed)],
+        exhausted=failure.retryable,
     )
 
 
 def exhausted(design: DesignApprovedV1, retry: Retry, attempts: int) -> list[Outgoing]:
     """What to publish when an unexpected error outlasted every attempt."""
-    return [
-        failed_outgoing(
-            failed_event(
-                design,
-                stage=retry.stage,
-                code=retry.code,
-                detail=retry.detail,
-                retryable=True,
-                attempts=attempts,
-            )
-        )
-    ]
+    failure = Failure(retry.stage, retry.code, retry.detail, retryable=True)
+    return [failed_outgoing(failed_event(design, failure, attempts))]

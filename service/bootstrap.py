@@ -1,4 +1,10 @@
-"""The composition root: the one place that builds adapters and binds them to the handlers."""
+"""The composition root: the one place that builds the process's parts and binds them.
+
+``wire`` opens the ledger and the HTTP clients, builds the upstream clients, the handlers with
+their ports, the consume loops and their switches, the broker link, the operator's actions, the
+webhook ingress, the admin router and the Litestar app, and hands them to ``Service`` (the
+lifecycle) as one ``Wiring``. Nothing else constructs an adapter.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +12,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from consumers import design_approved, product_created
 from consumers.outcomes import Outcome
 from consumers.ports import Delivery
-from service.broker.consumer import AfterPublish, Exhausted
+from service.api.admin import admin_router
+from service.api.app import create_app
+from service.broker.consumer import AfterPublish, Consumer, Exhausted, RetryPolicy
+from service.broker.link import BrokerLink
+from service.broker.publisher import Publishes
+from service.broker.switch import ConsumerSwitch
 from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
-from service.failpoints import Failpoints, wrap
+from service.health import Readiness, readiness
 from service.observability.metrics import Metrics
+from service.observability.scrape import render_metrics
+from service.operations import Operations
 from service.quota.limits import limits_for
 from service.quota.store import QuotaStore, Unlimited
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
 from service.store.migrations import migrate
@@ -27,6 +40,17 @@ from service.upstreams.credentials import fourthwall_auth, identity_templates, l
 from service.upstreams.fourthwall import FourthwallClient
 from service.upstreams.http import new_http_client
 from service.upstreams.luigisbox import LuigisBoxClient
+from service.webhooks.deliveries import Deliveries
+from service.webhooks.ingress import Ingress
+from service.webhooks.ratelimit import RateLimit
+from service.webhooks.signatures import producers as webhook_producers
+
+if TYPE_CHECKING:
+    from litestar import Litestar, Router
+
+    from service.failpoints import Failpoints
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -82,14 +106,43 @@ async def open_resources(settings: Settings) -> Resources:
     )
 
 
+def failpoints_of(settings: Settings) -> Failpoints | None:
+    """The crash tests' failpoints, when asked for (settings refuse them outside test mode).
+    Imported here only: the container image leaves the module out."""
+    if not settings.failpoints:
+        return None
+    try:
+        from service.failpoints import Failpoints
+    except ImportError:
+        raise SettingsError("FAILPOINTS", "this build has no failpoints (a test tool)") from None
+    try:
+        return Failpoints(settings.failpoints)
+    except ValueError as exc:
+        raise SettingsError("FAILPOINTS", str(exc)) from None
+
+
+def tripwire(target: T, failpoints: Failpoints | None) -> T:
+    return target if failpoints is None else failpoints.wrap(target)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        settings.max_attempts,
+        settings.retry_delays_s,
+        settings.retry_jitter,
+        defer_s=settings.defer_delays_s,
+    )
+
+
 def build_consumers(
     settings: Settings,
     resources: Resources,
     names: tuple[str, ...],
     failpoints: Failpoints | None = None,
 ) -> list[BoundConsumer]:
-    ledger = wrap(resources.ledger, failpoints)
-    fourthwall = wrap(
+    """The handlers of ``names``, bound to their ports."""
+    ledger = tripwire(resources.ledger, failpoints)
+    fourthwall = tripwire(
         FourthwallClient(
             resources.fourthwall_http,
             partial(fourthwall_auth, settings),
@@ -107,36 +160,123 @@ def build_consumers(
     async def mark_published(created: Any) -> None:
         await ledger.mark_published(design_approved.key_of_created(created))
 
+    designs = design_approved.Ports(
+        fourthwall=fourthwall,
+        ledger=ledger,
+        quota=resources.quota,
+        clock=utc_now,
+        busy_delay_s=busy,
+    )
+    products = product_created.Ports(
+        luigisbox=luigisbox,
+        ledger=ledger,
+        clock=utc_now,
+        rules=settings.pins,
+        identity_template_for=identity_templates(settings),
+        busy_delay_s=busy,
+    )
     available = {
         DESIGN_APPROVED_QUEUE.consumer: BoundConsumer(
             DESIGN_APPROVED_QUEUE,
-            partial(
-                design_approved.handle,
-                ports=design_approved.Ports(
-                    fourthwall=fourthwall,
-                    ledger=ledger,
-                    quota=resources.quota,
-                    clock=utc_now,
-                    busy_delay_s=busy,
-                ),
-            ),
+            partial(design_approved.handle, ports=designs),
             design_approved.exhausted,
             mark_published,
         ),
         PRODUCT_CREATED_QUEUE.consumer: BoundConsumer(
             PRODUCT_CREATED_QUEUE,
-            partial(
-                product_created.handle,
-                ports=product_created.Ports(
-                    luigisbox=luigisbox,
-                    ledger=ledger,
-                    clock=utc_now,
-                    rules=settings.pins,
-                    identity_template_for=identity_templates(settings),
-                    busy_delay_s=busy,
-                ),
-            ),
+            partial(product_created.handle, ports=products),
             product_created.exhausted,
         ),
     }
     return [available[name] for name in names]
+
+
+def consume_loop(
+    bound: BoundConsumer, publisher: Publishes, settings: Settings, metrics: Metrics
+) -> Consumer:
+    return Consumer(
+        names=bound.names,
+        handle=bound.handle,
+        exhausted=bound.exhausted,
+        publisher=publisher,
+        policy=retry_policy(settings),
+        max_message_bytes=settings.max_message_bytes,
+        after_publish=bound.after_publish,
+        metrics=metrics,
+    )
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Everything ``Service`` runs, built once; closed with ``aclose`` by whoever wired it."""
+
+    settings: Settings
+    resources: Resources
+    link: BrokerLink
+    switches: tuple[ConsumerSwitch, ...]
+    operations: Operations
+    app: Litestar
+
+    def readiness(self) -> Readiness:
+        return readiness(self.link, self.switches)
+
+    async def aclose(self) -> None:
+        await self.resources.aclose()
+
+
+async def wire(settings: Settings, consumer_names: tuple[str, ...]) -> Wiring:
+    resources = await open_resources(settings)
+    try:
+        return assemble(settings, consumer_names, resources)
+    except BaseException:
+        await resources.aclose()
+        raise
+
+
+def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Resources) -> Wiring:
+    failpoints = failpoints_of(settings)
+    link = BrokerLink(settings.amqp_url, settings.http_timeout_s)
+    publisher = tripwire(link, failpoints)
+    switches = tuple(
+        ConsumerSwitch(
+            consume_loop(bound, publisher, settings, resources.metrics), settings.prefetch
+        )
+        for bound in build_consumers(settings, resources, consumer_names, failpoints)
+    )
+    operations = Operations(link, {s.name: s for s in switches}, settings.http_timeout_s)
+    health = partial(readiness, link, switches)
+    app = create_app(
+        health,
+        webhook_ingress(settings, resources, operations, link),
+        partial(render_metrics, resources.metrics, resources.ledger, link, health),
+        admin(settings, resources, operations),
+    )
+    return Wiring(settings, resources, link, switches, operations, app)
+
+
+def admin(settings: Settings, resources: Resources, operations: Operations) -> Router | None:
+    """The admin routes, when an ADMIN_TOKEN is configured (otherwise off: 404)."""
+    if not settings.admin_token:
+        return None
+    return admin_router(
+        settings.admin_token, resources.ledger, resources.quota, operations, resources.metrics
+    )
+
+
+def webhook_ingress(
+    settings: Settings, resources: Resources, operations: Operations, link: BrokerLink
+) -> Ingress | None:
+    """The webhook ingress, when at least one producer secret is configured."""
+    producers = webhook_producers(settings)
+    if not producers:
+        return None
+    return Ingress(
+        producers=producers,
+        deliveries=Deliveries(resources.db),
+        publish=operations.publish_design_event,
+        broker_ready=link.connected,
+        rate=RateLimit(settings.webhook_rate_per_minute),
+        tolerance_s=settings.webhook_tolerance_s,
+        max_body_bytes=settings.max_message_bytes,
+        max_batch=settings.webhook_max_batch,
+    )

@@ -54,24 +54,28 @@ def _install_stop(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+def _settings_invalid(exc: SettingsError) -> int:
+    structlog.get_logger("merch_pipeline").error("settings.invalid", key=exc.key, error=str(exc))
+    print(f"merch-pipeline: {exc}", file=sys.stderr)
+    return 2
+
+
 async def _run(consumers: tuple[str, ...]) -> int:
     from service.logging import configure_logging
-    from service.runtime import Service, TopologyMismatch
+    from service.runtime import TopologyMismatch, run_service
 
     try:
         settings = load_settings()
     except SettingsError as exc:
         configure_logging()
-        structlog.get_logger("merch_pipeline").error(
-            "settings.invalid", key=exc.key, error=str(exc)
-        )
-        print(f"merch-pipeline: {exc}", file=sys.stderr)
-        return 2
+        return _settings_invalid(exc)
     configure_logging(settings.log_format, settings.log_level)
     stop = asyncio.Event()
     _install_stop(stop)
     try:
-        await Service(settings, consumers).run(stop)
+        await run_service(settings, consumers, stop)
+    except SettingsError as exc:  # found while wiring (FAILPOINTS in a build without them)
+        return _settings_invalid(exc)
     except TopologyMismatch as exc:
         structlog.get_logger("merch_pipeline").error(
             "broker.topology_mismatch",

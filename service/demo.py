@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -37,6 +38,7 @@ from contracts.events import (
     ProductCreatedV1,
     ProductFailedV1,
 )
+from service.bootstrap import wire
 from service.broker.codec import event_message
 from service.logging import configure_logging
 from service.runtime import Service
@@ -52,6 +54,12 @@ Get a broker, then run the demo again:
   - Debian/Ubuntu:  apt-get install rabbitmq-server && rabbitmq-server -detached
   - Docker:         docker run -d -p 5672:5672 rabbitmq:3-management
   - elsewhere:      export AMQP_URL=amqp://user:password@host:5672/vhost"""
+
+
+NO_TESTCONTAINERS = """No RabbitMQ answers at {url}. A Docker engine is here, but starting a broker
+in it needs testcontainers, which the image and a plain install leave out:
+  - pip install 'testcontainers[rabbitmq]'   (then run the demo again), or
+  - start a broker yourself and export AMQP_URL=amqp://user:password@host:5672/vhost"""
 
 
 @dataclass
@@ -163,6 +171,9 @@ async def run_demo(shops: int = 4, per_shop: int = 2, timeout_s: float = 120.0) 
             if not _docker_engine():
                 console.print(NO_BROKER.format(url=redact_url(url)), style="red")
                 return 1
+            if importlib.util.find_spec("testcontainers") is None:
+                console.print(NO_TESTCONTAINERS.format(url=redact_url(url)), style="red")
+                return 1
             console.print("No broker at AMQP_URL: starting RabbitMQ with testcontainers…")
             url = stack.enter_context(_container_broker())
         return await _demo(console, url, shops, per_shop, timeout_s)
@@ -200,7 +211,8 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
     sandbox = sandbox_server(sandbox_config, "127.0.0.1", sandbox_port)
     sandbox_task = asyncio.create_task(sandbox.serve())
     stop = asyncio.Event()
-    service = Service(settings, CONSUMERS)
+    wiring = await wire(settings, CONSUMERS)
+    service = Service(wiring)
     service_task = asyncio.create_task(service.run(stop))
     connection = await aio_pika.connect_robust(url)
     try:
@@ -236,6 +248,7 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
     finally:
         stop.set()
         await service_task
+        await wiring.aclose()
         sandbox.should_exit = True
         await sandbox_task
         await connection.close()

@@ -3,6 +3,10 @@
 ``FAILPOINTS=after_record_product=2,after_publish_event=1`` kills the process right after the
 2nd product is recorded in the ledger, or right after the 1st event is confirmed by the broker
 (before the incoming message is acked). Unset in production: then nothing is wrapped at all.
+
+Refused at start-up unless ``MERCH_PIPELINE_TEST_MODE=1`` is set as well (``service/settings``),
+and not in the container image at all: its build deletes this module, and the composition root
+imports it only when failpoints are asked for.
 """
 
 from __future__ import annotations
@@ -11,13 +15,18 @@ import functools
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 
 def parse(spec: str) -> dict[str, int]:
+    """``name=N,...`` as {name: N}; ValueError naming the part that is not one."""
     points: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, count = part.partition("=")
+        if not name.strip() or not (count or "1").strip().isdigit():
+            raise ValueError(f"{part!r} is not name=N")
         points[name.strip()] = int(count or "1")
     return points
 
@@ -26,6 +35,11 @@ class Failpoints:
     def __init__(self, spec: str) -> None:
         self.targets = parse(spec)
         self.seen: dict[str, int] = {}
+
+    def wrap(self, target: T) -> T:
+        """A stand-in for ``target`` with the same methods that passes ``after_<method>`` after
+        each; typed as ``target`` so callers are checked against the real thing."""
+        return cast(T, Tripwire(target, self))
 
     def hit(self, name: str) -> None:
         if name not in self.targets:
@@ -55,7 +69,3 @@ class Tripwire:
             return result
 
         return wrapped
-
-
-def wrap(target: Any, failpoints: Failpoints | None) -> Any:
-    return target if failpoints is None else Tripwire(target, failpoints)

@@ -28,21 +28,13 @@ from contracts.events import (
     make_event,
 )
 from contracts.timestamps import iso
+from service.errors import NotFound, Refused, Unavailable
 from service.store.ledger import Ledger
 
 SendDesign = Callable[[CloudEvent, str], Awaitable[None]]  # onto our queue, as a retry by
 PublishEvent = Callable[[CloudEvent, str], Awaitable[None]]  # onto merch.events
 
 RetryAction = Literal["requeued", "republished"]
-
-
-class Refused(Exception):
-    """The action does not apply to the design as it is; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 def _name(key: DesignKey) -> str:
@@ -53,7 +45,6 @@ async def _original_event(ledger: Ledger, key: DesignKey) -> CloudEvent:
     stored = await ledger.design_event(key)
     if stored is None:
         raise Refused(
-            409,
             f"the ledger holds no copy of design {_name(key)}'s event (it arrived before the "
             "ledger kept them); publish it again with POST /admin/events/design-approved",
         )
@@ -68,16 +59,15 @@ async def retry_design(
     its last good step and runs it from there. Nothing changes here if the broker says no."""
     record = await ledger.record(key)
     if record is None:
-        raise Refused(404, f"no design {_name(key)}")
+        raise NotFound(f"no design {_name(key)}")
     if record.state == "needs_reconciliation":
         raise Refused(
-            409,
             "Fourthwall may already hold this design's product: check it there, then "
             f"POST /admin/designs/{_name(key)}/reconcile with its product_id",
+            slug="needs-reconciliation",
         )
     if record.state not in ("failed", "product_created"):
         raise Refused(
-            409,
             f"design {_name(key)} is {record.state}; only a failed design (or one whose "
             "product.created was never confirmed) can be retried",
         )
@@ -85,8 +75,8 @@ async def retry_design(
     try:
         await send(event, operator)
     except Exception as exc:
-        raise Refused(
-            503, f"the broker did not confirm the retry ({type(exc).__name__}); nothing changed"
+        raise Unavailable(
+            f"the broker did not confirm the retry ({type(exc).__name__}); nothing changed"
         ) from None
     # product_created: handled again, the event publishes the recorded product.created (same
     # event id) and nothing else.
@@ -105,17 +95,17 @@ async def reconcile_design(
 ) -> None:
     record = await ledger.record(key)
     if record is None:
-        raise Refused(404, f"no design {_name(key)}")
+        raise NotFound(f"no design {_name(key)}")
     original = await _original_event(ledger, key)
     if record.state in ("product_created", "published"):
         if record.product_id != product_id or record.product_event is None:
-            raise Refused(409, f"design {_name(key)} already has product {record.product_id}")
+            raise Refused(f"design {_name(key)} already has product {record.product_id}")
         created = msgspec.json.decode(record.product_event, type=ProductCreatedV1)
     elif record.state == "needs_reconciliation" and record.customization_id:
         try:
             design = decode_data(original, DESIGN_APPROVED)
         except ContractError as exc:  # pragma: no cover - it was valid when it was stored
-            raise Refused(409, f"the stored event no longer decodes: {exc.detail}") from None
+            raise Refused(f"the stored event no longer decodes: {exc.detail}") from None
         assert isinstance(design, DesignApprovedV1)
         created = product_created(
             design,
@@ -126,10 +116,9 @@ async def reconcile_design(
         )
         encoded = msgspec.json.encode(created)
         if not await ledger.reconcile(key, product_id, encoded, operator):
-            raise Refused(409, f"design {_name(key)} is being handled right now; try again")
+            raise Refused(f"design {_name(key)} is being handled right now; try again")
     else:
         raise Refused(
-            409,
             f"design {_name(key)} is {record.state}; only a design that needs reconciliation "
             "can be reconciled",
         )
@@ -145,8 +134,7 @@ async def reconcile_design(
     try:
         await publish(event, PRODUCT_CREATED.routing_key)
     except Exception:
-        raise Refused(
-            503,
+        raise Unavailable(
             f"product {product_id} is recorded, but the broker did not confirm product.created; "
             "call reconcile again with the same product_id",
         ) from None

@@ -108,6 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     defer_delays_s: tuple[PositiveFloat, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
     migrate_on_start: bool = True
     failpoints: str = ""  # crash tests only, see service/failpoints.py
+    merch_pipeline_test_mode: bool = False  # allows FAILPOINTS; never set in a deployment
     # Webhook ingress (off unless a secret is configured here or in [[producers]]).
     webhook_secrets: tuple[Secret, ...] = ()
     webhook_tolerance_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 300.0
@@ -202,6 +203,12 @@ def _check_consistency(settings: Settings) -> None:
         raise SettingsError(
             "LUIGISBOX_PRIVATE_KEY" if settings.luigisbox_tracker_id else "LUIGISBOX_TRACKER_ID",
             "LUIGISBOX_TRACKER_ID and LUIGISBOX_PRIVATE_KEY must be set together",
+        )
+    if settings.failpoints and not settings.merch_pipeline_test_mode:
+        raise SettingsError(
+            "FAILPOINTS",
+            "failpoints kill the process on purpose and are a crash-test tool: they are refused "
+            "unless MERCH_PIPELINE_TEST_MODE=1 is set too",
         )
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise SettingsError("DATABASE_URL", "must start with sqlite:/// or postgresql://")

@@ -7,14 +7,8 @@ import pytest
 
 from service.sandbox.server import free_port
 from service.settings import Settings, load_settings
-from tests.support import (
-    SandboxHandle,
-    base_broker_url,
-    config_toml,
-    running_sandbox,
-    sandbox_config,
-    throwaway_vhost,
-)
+from service.testing.broker import base_broker_url, throwaway_vhost
+from service.testing.sandbox import SandboxHandle, config_toml, running_sandbox, sandbox_config
 
 
 @pytest.fixture(scope="session")

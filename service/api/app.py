@@ -11,24 +11,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 
+from service import __version__
 from service.api.asyncapi import asyncapi_document
-from service.api.problems import PROBLEM_MEDIA_TYPE, problem_responses
+from service.api.problems import EXCEPTION_HANDLERS, problem_responses
+from service.health import Readiness
 from service.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from service.problems import PROBLEM_MEDIA_TYPE
 from service.webhooks.ingress import Ingress
-
-
-class ConsumerHealth(msgspec.Struct, frozen=True):
-    name: str
-    attached: bool
-    in_flight: int
-    paused: bool = False
-    prefetch: int = 0
-
-
-class Readiness(msgspec.Struct, frozen=True):
-    ready: bool
-    broker_connected: bool
-    consumers: list[ConsumerHealth]
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -96,7 +85,7 @@ def create_app(
         ],
         openapi_config=OpenAPIConfig(
             title="merch-pipeline",
-            version="0.1.0",
+            version=__version__,
             path="/schema",
             components=Components(
                 security_schemes={
@@ -108,6 +97,7 @@ def create_app(
                 }
             ),
         ),
+        exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
     )
 

@@ -20,6 +20,7 @@ from contracts.events import (
     PRODUCT_FAILED,
     EventType,
 )
+from service import __version__
 
 _REF = "#/components/schemas/{name}"
 _DIRECTION = {
@@ -65,7 +66,7 @@ def envelope_schema(event: EventType) -> dict[str, Any]:
     }
 
 
-def asyncapi_document(version: str = "0.1.0") -> dict[str, Any]:
+def asyncapi_document(version: str = __version__) -> dict[str, Any]:
     events = list(EVENT_TYPES.values())
     _, schemas = msgspec.json.schema_components([e.data for e in events], ref_template=_REF)
     channels: dict[str, Any] = {}

@@ -1,25 +1,21 @@
-"""RFC 9457 problem details: the one error shape of the HTTP API, and its OpenAPI description."""
+"""RFC 9457 problems over HTTP: the OpenAPI description of each error status, and the one
+mapping from exceptions (the framework's, and ``service.errors``) to problem responses."""
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 import msgspec
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
+from service.errors import ActionError
+from service.problems import PROBLEM_MEDIA_TYPE, Problem, problem
 
-
-class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-
+log = structlog.get_logger("merch_pipeline.http")
 
 _MEANING = {
     400: "The request is malformed; `detail` names what",
@@ -47,18 +43,36 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def problem_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    """Every HTTPException (validation errors included) as a problem details body."""
-    try:
-        title = HTTPStatus(exc.status_code).phrase
-    except ValueError:
-        title = "Error"
-    body = Problem(
-        title=title, status=exc.status_code, detail=exc.detail, instance=request.url.path
-    )
+def problem_response(body: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
     return Response(
         msgspec.json.encode(body),
-        status_code=exc.status_code,
+        status_code=body.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=exc.headers or None,
+        headers=headers or None,
     )
+
+
+def _from_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """The framework's errors (routing, validation, guards) as problems."""
+    body = problem(exc.status_code, exc.detail, instance=request.url.path)
+    return problem_response(body, exc.headers)
+
+
+def _from_action(request: Request[Any, Any, Any], exc: ActionError) -> Response[bytes]:
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    body = problem(exc.status, exc.detail, slug=exc.slug, instance=request.url.path)
+    return problem_response(body, headers)
+
+
+def _from_bug(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A bug: logged whole for the operator, a problem without internals for the caller."""
+    log.error("http.unhandled", path=request.url.path, exc_info=exc)
+    detail = f"an internal error ({type(exc).__name__}); the service log has the details"
+    return problem_response(problem(500, detail, instance=request.url.path))
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    HTTPException: _from_http,
+    ActionError: _from_action,
+    Exception: _from_bug,
+}

@@ -26,7 +26,7 @@ from contracts.events import EventData, decode_data, event_type_of, make_event
 from contracts.timestamps import now_iso
 from service.broker import headers
 from service.broker.codec import copy_message, decode_message
-from service.broker.publisher import Publisher
+from service.broker.publisher import Publishes
 from service.broker.topology import QueueNames
 from service.observability.metrics import Metrics
 
@@ -93,7 +93,7 @@ class Consumer:
     names: QueueNames
     handle: Handler
     exhausted: Exhausted
-    publisher: Publisher
+    publisher: Publishes
     policy: RetryPolicy
     max_message_bytes: int
     after_publish: AfterPublish | None = None

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from contracts.cloudevents import CloudEvent
 from service.broker.codec import event_message
 from service.broker.topology import CONSUMED_ROUTING_KEYS, declare_exchange
+
+
+class Publishes(Protocol):
+    """What the consume loop and the operator's actions need to put messages on the broker."""
+
+    async def publish_event(self, event: CloudEvent, routing_key: str) -> None: ...
+    async def send_to_queue(self, queue: str, message: aio_pika.Message) -> None: ...
 
 
 class Publisher:

@@ -103,7 +103,13 @@ def _v4(dialect: Dialect) -> list[str]:
     return ["ALTER TABLE designs ADD COLUMN design_event TEXT"]
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
+def _v5(dialect: Dialect) -> list[str]:
+    """``designs.correlation_id`` was created by v1 and never written: dropped. Versions before
+    it never read it either, so a replica of the previous version keeps working meanwhile."""
+    return ["ALTER TABLE designs DROP COLUMN correlation_id"]
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
 
 
 async def current_version(db: Database) -> int:
@@ -119,13 +125,14 @@ async def current_version(db: Database) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-async def migrate(db: Database) -> list[int]:
-    """Apply every migration newer than the database; return the versions applied."""
+async def migrate(db: Database, up_to: int | None = None) -> list[int]:
+    """Apply every migration newer than the database (up to ``up_to``, to build a ledger of an
+    earlier version); return the versions applied."""
     import time
 
     applied: list[int] = []
     for version, statements in MIGRATIONS:
-        if version <= await current_version(db):
+        if version <= await current_version(db) or (up_to is not None and version > up_to):
             continue
         # The version row goes in with the schema change, in one transaction; a concurrent
         # migrator waits (advisory lock / SQLite's writer lock), re-checks, and skips.

@@ -26,6 +26,7 @@ from contracts.cloudevents import (
 )
 from contracts.errors import ContractError
 from contracts.events import DESIGN_APPROVED, decode_data
+from service import problems
 from service.webhooks.deliveries import Deliveries
 from service.webhooks.ratelimit import RateLimit
 from service.webhooks.signatures import Producer, verify
@@ -43,25 +44,13 @@ class Answer:
     headers: dict[str, str]
 
 
-def problem(
-    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None
-) -> Answer:
-    """An RFC 9457 problem details body."""
-    return Answer(
-        status,
-        {
-            "type": f"urn:merch-pipeline:problem:{slug}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-        },
-        headers or {},
-    )
+def problem(status: int, slug: str, detail: str, headers: dict[str, str] | None = None) -> Answer:
+    """An RFC 9457 problem details body, of the one ``type`` scheme every route uses."""
+    body = msgspec.to_builtins(problems.problem(status, detail, slug=slug))
+    return Answer(status, body, headers or {})
 
 
-UNAUTHORIZED = problem(
-    401, "unauthorized", "Unauthorized", "The webhook signature could not be verified."
-)
+UNAUTHORIZED = problem(401, "unauthorized", "The webhook signature could not be verified.")
 
 
 @dataclass
@@ -81,7 +70,6 @@ class Ingress:
             return problem(
                 413,
                 "too-large",
-                "Payload Too Large",
                 f"The body is {len(body)} bytes; the limit is {self.max_body_bytes}.",
             )
         producer = verify(self.producers, lowered, body, self.tolerance_s)
@@ -93,18 +81,17 @@ class Ingress:
             return problem(
                 429,
                 "rate-limited",
-                "Too Many Requests",
                 f"Producer {producer.name!r} is over its request rate.",
                 {"Retry-After": str(max(1, math.ceil(wait)))},
             )
         try:
             events = self._events(lowered, body)
         except _Unsupported as exc:
-            return problem(415, "unsupported-media-type", "Unsupported Media Type", str(exc))
+            return problem(415, "unsupported-media-type", str(exc))
         except _TooMany as exc:
-            return problem(413, "batch-too-large", "Payload Too Large", str(exc))
+            return problem(413, "batch-too-large", str(exc))
         except ContractError as exc:
-            return problem(400, exc.reason.replace("_", "-"), "Bad Request", exc.detail)
+            return problem(400, exc.reason.replace("_", "-"), exc.detail)
         return await self._publish_once(lowered["webhook-id"], producer, events)
 
     def _events(self, headers: dict[str, str], body: bytes) -> list[CloudEvent]:
@@ -139,7 +126,6 @@ class Ingress:
             return problem(
                 503,
                 "broker-unavailable",
-                "Service Unavailable",
                 "The broker is not reachable; retry the delivery.",
                 {"Retry-After": "5"},
             )
@@ -151,7 +137,6 @@ class Ingress:
             return problem(
                 409,
                 "in-progress",
-                "Conflict",
                 "A delivery with this webhook-id is being published; retry.",
                 {"Retry-After": "1"},
             )
@@ -164,7 +149,6 @@ class Ingress:
             return problem(
                 503,
                 "broker-unavailable",
-                "Service Unavailable",
                 "The broker did not confirm the events; retry the delivery.",
                 {"Retry-After": "5"},
             )

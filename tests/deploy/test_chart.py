@@ -132,6 +132,13 @@ def test_pods_are_hardened_and_probed(helm: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
+def test_no_combination_can_switch_failpoints_on(helm: str, name: str) -> None:
+    """Failpoints are a crash-test tool: no value of the chart renders either setting."""
+    text = yaml.safe_dump_all(manifests(helm, COMBINATIONS[name]))
+    assert "FAILPOINTS" not in text and "MERCH_PIPELINE_TEST_MODE" not in text
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
 def test_no_secret_lands_in_a_configmap(helm: str, name: str) -> None:
     for doc in manifests(helm, COMBINATIONS[name]):
         if doc["kind"] == "ConfigMap":

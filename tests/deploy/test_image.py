@@ -29,3 +29,11 @@ def test_runtime_stage_is_non_root_exec_form_without_uv() -> None:
     assert "uv" not in runtime.replace("/app/.venv", "")  # no uv in the runtime image
     assert "org.opencontainers.image.title" in runtime
     assert "UV_COMPILE_BYTECODE=1" in text and "uv sync --locked" in text
+
+
+def test_the_image_leaves_the_failpoints_out() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    build = text.split("AS build", 1)[1].split("AS runtime", 1)[0]
+    steps = build.split("uv sync --locked --no-dev --no-editable", 1)
+    assert len(steps) == 2, "the project is installed in the build stage"
+    assert "-path '*/service/*' -name 'failpoints*' -delete" in steps[1]

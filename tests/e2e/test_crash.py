@@ -16,8 +16,10 @@ from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.sandbox.config import SandboxConfig
 from service.sandbox.server import free_port
-from tests.e2e.processes import http_ok, service_env, spawn, start_sandbox, wait_exit
-from tests.support import eventually, publish, sandbox_config, watching
+from service.testing.broker import publish, watching
+from service.testing.polling import eventually
+from service.testing.processes import http_ok, service_env, spawn, start_sandbox, wait_exit
+from service.testing.sandbox import sandbox_config
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +70,11 @@ async def test_kills_at_every_step_lose_nothing_and_duplicate_nothing(
     running: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(role: str, failpoints: str = "") -> subprocess.Popen[bytes]:
-        proc = spawn(["run", "--consumers", role], {**env[role], "FAILPOINTS": failpoints}, log)
+        proc = spawn(
+            ["run", "--consumers", role],
+            {**env[role], "FAILPOINTS": failpoints, "MERCH_PIPELINE_TEST_MODE": "1"},
+            log,
+        )
         procs.append(proc)
         running[role] = proc
         return proc
@@ -150,7 +156,17 @@ async def test_death_between_fourthwall_and_the_ledger_needs_reconciliation(
     try:
         async with watching(amqp_url) as watcher:
             # dies right after Fourthwall created the product, before the ledger heard of it
-            procs = [spawn(["run"], {**env, "FAILPOINTS": "after_create_product=1"}, log)]
+            procs = [
+                spawn(
+                    ["run"],
+                    {
+                        **env,
+                        "FAILPOINTS": "after_create_product=1",
+                        "MERCH_PIPELINE_TEST_MODE": "1",
+                    },
+                    log,
+                )
+            ]
             ready_url = f"http://127.0.0.1:{env['HTTP_PORT']}/health/ready"
             await eventually(lambda: http_ok(ready_url, procs[0]), timeout=30, what="ready")
             await publish(amqp_url, event_message(design_event(design)))

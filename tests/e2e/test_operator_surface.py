@@ -22,14 +22,16 @@ from contracts.events import DesignApprovedV1, DesignRegion
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.sandbox.config import SandboxConfig, ShopAccount, Tracker
-from tests.e2e.processes import (
+from service.testing.broker import publish, watching
+from service.testing.processes import (
     log_lines,
     service_env,
     start_replica,
     start_sandbox,
     wait_exit,
 )
-from tests.support import config_toml, publish, signed, watching
+from service.testing.sandbox import config_toml
+from tests.support import signed
 
 pytestmark = pytest.mark.e2e
 

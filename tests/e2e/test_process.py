@@ -15,7 +15,9 @@ import pytest
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.sandbox.server import free_port
-from tests.e2e.processes import (
+from service.testing.broker import publish, watching
+from service.testing.polling import eventually
+from service.testing.processes import (
     CLI,
     http_ok,
     log_lines,
@@ -24,7 +26,7 @@ from tests.e2e.processes import (
     start_sandbox,
     wait_exit,
 )
-from tests.support import eventually, publish, sandbox_config, watching
+from service.testing.sandbox import sandbox_config
 
 pytestmark = pytest.mark.e2e
 

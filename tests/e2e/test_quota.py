@@ -3,35 +3,30 @@ records, no 429 and no window over the limit."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
-from service.sandbox.server import free_port
-from tests.e2e.processes import service_env, start_replica, start_sandbox, wait_exit
-from tests.support import (
-    max_in_any_window,
-    publish,
-    sandbox_config,
-    throwaway_postgres,
-    watching,
+from service.testing.broker import publish, watching
+from service.testing.polling import max_in_any_window
+from service.testing.postgres import throwaway_postgres
+from service.testing.processes import (
+    Rig,
+    heavy_calls_by_shop,
+    kill_all,
+    start_replicas,
+    start_sandbox,
+    stop_replicas,
 )
+from service.testing.sandbox import sandbox_config
 
 pytestmark = pytest.mark.e2e
 
 CALLS, WINDOW_S = 5, 2.0
-
-
-def heavy_calls_by_shop(records: dict) -> dict[str, list[float]]:  # type: ignore[type-arg]
-    by_shop: dict[str, list[float]] = {}
-    for call in records["calls"]:
-        if call["api"] == "fourthwall" and call["status"] != 401:
-            by_shop.setdefault(call["account"], []).append(call["at"])
-    return by_shop
 
 
 async def test_two_replicas_never_exceed_the_quota_and_never_see_a_429(
@@ -44,41 +39,29 @@ async def test_two_replicas_never_exceed_the_quota_and_never_see_a_429(
     designs = [sample_design(f"shop-{n % 2 + 1}", n, "quota") for n in range(16)]
     try:
         async with throwaway_postgres() as database_url, watching(amqp_url) as watcher:
-            for replica in range(2):
-                env = service_env(
-                    amqp_url,
-                    sandbox_url,
-                    config_file,
-                    tmp_path,
-                    DATABASE_URL=database_url,
-                    HTTP_PORT=str(free_port()),
-                    FOURTHWALL_HEAVY_CALLS=str(CALLS),
-                    FOURTHWALL_HEAVY_WINDOW_S=str(WINDOW_S),
-                    DEFER_DELAYS_S="0.05,0.1,0.2,0.4,0.8,1.6",
-                    # room for a loaded machine's jitter between our grant and the sandbox's
-                    # count (production: 2 % of 60 s); the mechanism is what is tested here
-                    QUOTA_MARGIN_MIN_S="0.25",
-                    QUOTA_MAX_HOLD_S="0.05",
-                )
-                await start_replica(env, tmp_path / f"replica-{replica}.log", procs)
+            rig = Rig(amqp_url, sandbox_url, config_file, database_url, tmp_path)
+            await start_replicas(
+                rig,
+                2,
+                procs,
+                heavy_calls=CALLS,
+                heavy_window_s=WINDOW_S,
+                DEFER_DELAYS_S="0.05,0.1,0.2,0.4,0.8,1.6",
+                # room for a loaded machine's jitter between our grant and the sandbox's
+                # count (production: 2 % of 60 s); the mechanism is what is tested here
+                QUOTA_MARGIN_MIN_S="0.25",
+            )
             for design in designs:
                 await publish(amqp_url, event_message(design_event(design)))
             await watcher.wait_for("pins.created", len(designs), timeout=90)
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-                assert await wait_exit(proc, 30) == 0
-        import httpx
-
+            assert await stop_replicas(procs, 30) == [0, 0]
         async with httpx.AsyncClient(base_url=sandbox_url) as http:
             records = (await http.get("/_sandbox/records")).json()
     finally:
-        for proc in [*procs, sandbox_proc]:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        kill_all([*procs, sandbox_proc])
     statuses = [c["status"] for c in records["calls"]]
     assert 429 not in statuses
-    by_shop = heavy_calls_by_shop(records)
+    by_shop = heavy_calls_by_shop(records, lambda status: status != 401)
     assert {shop: len(times) for shop, times in by_shop.items()} == {"shop-1": 16, "shop-2": 16}
     assert max(max_in_any_window(t, WINDOW_S) for t in by_shop.values()) <= CALLS
     # and the quota was used: 16 calls at 5 per 2 s need three windows and a bit

@@ -15,15 +15,11 @@ from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.settings import Settings, load_settings
-from tests.support import (
-    SandboxHandle,
-    Seen,
-    eventually,
-    publish,
-    running_service,
-    throwaway_postgres,
-    watching,
-)
+from service.testing.broker import Seen, publish, watching
+from service.testing.inprocess import running_service
+from service.testing.polling import eventually
+from service.testing.postgres import throwaway_postgres
+from service.testing.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.integration
 TOKEN = "admin-token-for-tests-0123456789"

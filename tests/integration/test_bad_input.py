@@ -10,14 +10,10 @@ from service.broker.codec import event_message
 from service.broker.topology import DESIGN_APPROVED_QUEUE
 from service.samples import design_event, sample_design
 from service.settings import Settings
-from tests.support import (
-    SandboxHandle,
-    eventually,
-    publish,
-    queue_messages,
-    running_service,
-    watching,
-)
+from service.testing.broker import publish, queue_messages, watching
+from service.testing.inprocess import running_service
+from service.testing.polling import eventually
+from service.testing.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.integration
 

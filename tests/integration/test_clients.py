@@ -16,12 +16,12 @@ from contracts.fourthwall import (
 from contracts.luigisbox import CONTENT_TYPE, PinDefinition, ScopeRequest, scope_path
 from service.sandbox.config import ShopAccount
 from service.secrets import Secret
+from service.testing.sandbox import running_sandbox, sandbox_config
 from service.upstreams import luigisbox_auth
 from service.upstreams.credentials import FourthwallAuth, LuigisBoxAccount
 from service.upstreams.fourthwall import FourthwallClient
 from service.upstreams.http import new_http_client
 from service.upstreams.luigisbox import LuigisBoxClient
-from tests.support import running_sandbox, sandbox_config
 
 pytestmark = pytest.mark.integration
 

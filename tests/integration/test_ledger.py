@@ -1,5 +1,7 @@
-"""One contract suite for the ledger, run against both real backends: SQLite and PostgreSQL;
-and the operator's retry and reconcile built on it."""
+"""One contract suite for the ledger. What the handlers rely on (the ``DesignLedger`` and
+``ProductLedger`` ports) runs against the unit tests' fake and both real backends, so the fake
+cannot drift from them; what only the SQL ledger offers (steps, listings, migrations, the
+operator's retry and reconcile) runs against SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,19 +9,28 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 import pytest
 
-from consumers.ports import Delivery, DesignKey, DesignState, LeaseLost
+from consumers.ports import (
+    Delivery,
+    DesignKey,
+    DesignLedger,
+    DesignState,
+    LeaseLost,
+    ProductLedger,
+)
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.events import ProductCreatedV1
-from service import recovery
+from service import errors, recovery
 from service.samples import design_event, sample_design
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
 from service.store.migrations import MIGRATIONS, current_version, migrate
-from tests.support import throwaway_postgres
+from service.testing.postgres import throwaway_postgres
+from tests.unit.fakes import FakeLedger
 
 pytestmark = pytest.mark.integration
 KEY = DesignKey("shop-1", "d-1", 1)
@@ -48,6 +59,73 @@ async def ledger(db: Database) -> Ledger:
     return Ledger(db, lease_s=60)
 
 
+class PortLedger(DesignLedger, ProductLedger, Protocol):
+    """Both ports, as the handlers see the ledger."""
+
+
+@pytest.fixture(params=["fake", "sqlite", "postgresql"])
+async def port_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PortLedger]:
+    if request.param == "fake":
+        yield FakeLedger()
+        return
+    if request.param == "sqlite":
+        database = await open_database(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+        await migrate(database)
+        yield Ledger(database, lease_s=60)
+        await database.close()
+        return
+    async with throwaway_postgres() as url:
+        database = await open_database(url)
+        await migrate(database)
+        yield Ledger(database, lease_s=60)
+        await database.close()
+
+
+async def test_each_write_survives_a_new_claim(port_ledger: PortLedger) -> None:
+    d = delivery()
+    record = await port_ledger.claim(KEY, d)
+    assert record is not None and record.state == "received" and record.attempts == 1
+    await port_ledger.record_customization(KEY, d.token, "cst_1")
+    await port_ledger.record_product_requested(KEY, d.token, requested=True)
+    await port_ledger.record_product(KEY, d.token, "prd_1", b'{"product_id":"prd_1"}')
+    await port_ledger.release(KEY, d.token)
+    again = await port_ledger.claim(KEY, delivery())
+    assert again is not None
+    assert (again.state, again.customization_id, again.product_id, again.product_requested) == (
+        "product_created",
+        "cst_1",
+        "prd_1",
+        True,
+    )
+    assert (again.product_event, again.attempts) == (b'{"product_id":"prd_1"}', 2)
+
+
+async def test_a_failed_design_keeps_its_event_and_reopens_only_under_its_lease(
+    port_ledger: PortLedger,
+) -> None:
+    d = delivery()
+    await port_ledger.claim(KEY, d)
+    await port_ledger.record_customization(KEY, d.token, "cst_1")
+    await port_ledger.record_error(KEY, d.token, stage="product", code="E", detail="transient")
+    await port_ledger.record_failed(
+        KEY, d.token, state="failed", stage="product", code="E", detail="d", failed_event=b"{}"
+    )
+    await port_ledger.release(KEY, d.token)
+    with pytest.raises(LeaseLost):
+        await port_ledger.reopen(KEY, "not-the-holder", "ops-x")
+    with pytest.raises(LeaseLost):
+        await port_ledger.record_error(KEY, "not-the-holder", stage="product", code="E", detail="")
+    holder = delivery()
+    record = await port_ledger.claim(KEY, holder)
+    assert record is not None and (record.state, record.failed_event) == ("failed", b"{}")
+    reopened = await port_ledger.reopen(KEY, holder.token, "ops-x")
+    assert (reopened.state, reopened.customization_id, reopened.failed_event) == (
+        "customization_created",
+        "cst_1",
+        None,
+    )
+
+
 async def test_migrations_are_versioned_and_idempotent(db: Database) -> None:
     assert await current_version(db) == 0
     assert await migrate(db) == [v for v, _ in MIGRATIONS]
@@ -58,6 +136,18 @@ async def test_migrations_are_versioned_and_idempotent(db: Database) -> None:
 async def test_concurrent_migrators_do_not_collide(db: Database) -> None:
     results = await asyncio.gather(migrate(db), migrate(db), migrate(db))
     assert sorted(v for applied in results for v in applied) == [v for v, _ in MIGRATIONS]
+
+
+async def test_a_ledger_of_the_previous_version_migrates_and_keeps_its_rows(db: Database) -> None:
+    assert await migrate(db, up_to=4) == [1, 2, 3, 4]
+    d = delivery()
+    await Ledger(db).claim(KEY, d)  # the previous version's code path works on either schema
+    await db.execute("UPDATE designs SET correlation_id = 'c-1'")  # a value nothing ever read
+    assert await migrate(db) == [5]
+    row = await Ledger(db).design(KEY)
+    assert row is not None and row.state == "received"
+    with pytest.raises(Exception, match="correlation_id"):
+        await db.fetchone("SELECT correlation_id FROM designs")
 
 
 async def test_steps_are_recorded_in_order_and_survive(ledger: Ledger) -> None:
@@ -91,15 +181,15 @@ async def test_steps_are_recorded_in_order_and_survive(ledger: Ledger) -> None:
 
 
 async def test_a_held_design_cannot_be_claimed_and_a_stale_holder_cannot_write(
-    ledger: Ledger,
+    port_ledger: PortLedger,
 ) -> None:
     first, second = delivery(), delivery()
-    assert await ledger.claim(KEY, first) is not None
-    assert await ledger.claim(KEY, second) is None
-    await ledger.release(KEY, first.token)
-    assert await ledger.claim(KEY, second) is not None
+    assert await port_ledger.claim(KEY, first) is not None
+    assert await port_ledger.claim(KEY, second) is None
+    await port_ledger.release(KEY, first.token)
+    assert await port_ledger.claim(KEY, second) is not None
     with pytest.raises(LeaseLost):
-        await ledger.record_customization(KEY, first.token, "cst_stale")
+        await port_ledger.record_customization(KEY, first.token, "cst_stale")
 
 
 async def test_an_expired_lease_can_be_taken_over(db: Database) -> None:
@@ -112,8 +202,8 @@ async def test_an_expired_lease_can_be_taken_over(db: Database) -> None:
     assert await ledger.claim(KEY, delivery()) is not None
 
 
-async def test_concurrent_claims_have_exactly_one_winner(ledger: Ledger) -> None:
-    claims = await asyncio.gather(*(ledger.claim(KEY, delivery()) for _ in range(12)))
+async def test_concurrent_claims_have_exactly_one_winner(port_ledger: PortLedger) -> None:
+    claims = await asyncio.gather(*(port_ledger.claim(KEY, delivery()) for _ in range(12)))
     assert sum(1 for c in claims if c is not None) == 1
 
 
@@ -144,18 +234,22 @@ async def test_failed_and_reconciliation_states_keep_their_event(ledger: Ledger)
     assert [d.design_id for d in await ledger.designs(state="needs_reconciliation")] == ["d-1"]
 
 
-async def test_pin_scopes_are_recorded_once_per_rule(ledger: Ledger) -> None:
+async def test_pin_scopes_are_recorded_once_per_rule(port_ledger: PortLedger) -> None:
     token = uuid.uuid4().hex
-    assert await ledger.claim_product("prd_1", "shop-1", "d-1", token) == {}
-    assert await ledger.claim_product("prd_1", "shop-1", "d-1", "other") is None
-    await ledger.record_scope("prd_1", token, "item:/p/1", "scope-a", b'{"scope_id":"scope-a"}')
-    await ledger.record_scope("prd_1", token, "item:/p/1", "scope-b", b'{"scope_id":"scope-b"}')
-    await ledger.finish_product("prd_1", token, "pins_created")
-    assert await ledger.claim_product("prd_1", "shop-1", "d-1", "next") == {
+    assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", token) == {}
+    assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", "other") is None
+    await port_ledger.record_scope(
+        "prd_1", token, "item:/p/1", "scope-a", b'{"scope_id":"scope-a"}'
+    )
+    await port_ledger.record_scope(
+        "prd_1", token, "item:/p/1", "scope-b", b'{"scope_id":"scope-b"}'
+    )
+    await port_ledger.finish_product("prd_1", token, "pins_created")
+    assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", "next") == {
         "item:/p/1": b'{"scope_id":"scope-a"}'
     }
     with pytest.raises(LeaseLost):
-        await ledger.record_scope("prd_1", token, "all", "scope-c", b"{}")
+        await port_ledger.record_scope("prd_1", token, "all", "scope-c", b"{}")
 
 
 # --- what an operator does: retry (reopen) and reconcile ----------------------------------
@@ -215,7 +309,7 @@ async def test_a_retry_the_broker_refuses_changes_nothing(ledger: Ledger) -> Non
     async def refuse(event: CloudEvent, operator: str) -> None:
         raise ConnectionError("broker away")
 
-    with pytest.raises(recovery.Refused) as refused:
+    with pytest.raises(errors.ActionError) as refused:
         await recovery.retry_design(ledger, OPS_KEY, operator="ops-x", send=refuse)
     assert refused.value.status == 503
     row = await ledger.design(OPS_KEY)
@@ -234,14 +328,14 @@ async def test_reconcile_records_the_product_and_survives_a_refused_publish(
     ledger: Ledger,
 ) -> None:
     await _fail(ledger, "needs_reconciliation")
-    with pytest.raises(recovery.Refused) as not_failed:
+    with pytest.raises(errors.ActionError) as not_failed:
         await recovery.retry_design(ledger, OPS_KEY, operator="ops-x", send=_never)
     assert not_failed.value.status == 409
 
     async def refuse(event: CloudEvent, routing_key: str) -> None:
         raise ConnectionError("broker away")
 
-    with pytest.raises(recovery.Refused) as refused:
+    with pytest.raises(errors.ActionError) as refused:
         await recovery.reconcile_design(
             ledger, OPS_KEY, "prd_found", operator="ops-x", publish=refuse
         )
@@ -264,7 +358,7 @@ async def test_reconcile_records_the_product_and_survives_a_refused_publish(
     assert (created.product_id, created.customization_id) == ("prd_found", "cst_1")
     row = await ledger.design(OPS_KEY)
     assert row is not None and row.state == "published"
-    with pytest.raises(recovery.Refused) as other:
+    with pytest.raises(errors.ActionError) as other:
         await recovery.reconcile_design(ledger, OPS_KEY, "prd_else", operator="x", publish=accept)
     assert other.value.status == 409
 

@@ -11,7 +11,9 @@ from contracts.events import PinsCreatedV1, ProductCreatedV1
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.settings import Settings
-from tests.support import SandboxHandle, publish, running_service, watching
+from service.testing.broker import publish, watching
+from service.testing.inprocess import running_service
+from service.testing.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.integration
 

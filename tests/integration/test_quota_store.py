@@ -13,7 +13,8 @@ from service.quota.slots import Limit
 from service.quota.store import QuotaStore
 from service.store.database import Database, open_database
 from service.store.migrations import migrate
-from tests.support import max_in_any_window, throwaway_postgres
+from service.testing.polling import max_in_any_window
+from service.testing.postgres import throwaway_postgres
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,10 @@ import pytest
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.settings import Settings, load_settings
-from tests.support import SandboxHandle, eventually, publish, running_service, watching
+from service.testing.broker import publish, watching
+from service.testing.inprocess import running_service
+from service.testing.polling import eventually
+from service.testing.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +56,7 @@ async def test_flaky_upstreams_complete_every_design_once(
         for design in designs:
             await publish(amqp_url, event_message(design_event(design)))
         await watcher.wait_for("pins.created", len(designs), timeout=60)
-        rows = await service.resources.ledger.designs()
+        rows = await service.wiring.resources.ledger.designs()
     records = await sandbox.records()
     statuses = Counter(c["status"] for c in records["calls"])
     assert statuses[503] > 0 and statuses[429] > 0  # the faults really happened
@@ -131,7 +134,7 @@ async def test_sigterm_lets_in_flight_work_finish(
             await publish(amqp_url, event_message(design_event(design)))
 
             async def in_flight() -> bool:
-                return any(a.consumer.in_flight for a in service.attached)
+                return any(s.consumer.in_flight for s in service.wiring.switches)
 
             await eventually(in_flight, what="a message in flight")
         # the context manager has stopped the service: the in-flight design had to finish
@@ -150,7 +153,7 @@ async def test_sigterm_past_the_grace_period_requeues_and_the_next_run_finishes(
             await publish(amqp_url, event_message(design_event(design)))
 
             async def in_flight() -> bool:
-                return any(a.consumer.in_flight for a in service.attached)
+                return any(s.consumer.in_flight for s in service.wiring.switches)
 
             await eventually(in_flight, what="a message in flight")
         assert not watcher.of_type("product.created")

@@ -21,8 +21,12 @@ from standardwebhooks.webhooks import Webhook
 
 from service.samples import design_event, sample_design
 from service.settings import Settings, load_settings
+from service.testing.broker import watching
+from service.testing.inprocess import running_service
+from service.testing.polling import eventually
+from service.testing.sandbox import SandboxHandle
 from service.webhooks.example import readme_block
-from tests.support import SandboxHandle, eventually, running_service, signed, watching
+from tests.support import signed
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

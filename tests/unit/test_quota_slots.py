@@ -8,7 +8,7 @@ import random
 import pytest
 
 from service.quota.slots import Limit, earliest_slot, wait_for_window
-from tests.support import max_in_any_window
+from service.testing.polling import max_in_any_window
 
 FIVE_A_MINUTE = Limit(calls=5, window_s=60.0, margin=0.0)
 

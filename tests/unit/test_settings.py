@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from service.settings import SettingsError, load_settings
         ({"PIN_POSITION": "first"}, "PIN_POSITION"),
         ({"ITEM_IDENTITY_TEMPLATE": "{sku}"}, "ITEM_IDENTITY_TEMPLATE"),
         ({"CONFIG_FILE": "/does/not/exist.toml"}, "CONFIG_FILE"),
+        ({"FAILPOINTS": "after_record_product=1"}, "FAILPOINTS"),
     ],
 )
 def test_bad_values_name_their_key(env: dict[str, str], key: str) -> None:
@@ -30,6 +32,23 @@ def test_bad_values_name_their_key(env: dict[str, str], key: str) -> None:
         load_settings(env)
     assert caught.value.key == key
     assert key in str(caught.value)
+
+
+def test_failpoints_need_the_test_mode() -> None:
+    env = {"FAILPOINTS": "after_record_product=1", "MERCH_PIPELINE_TEST_MODE": "1"}
+    assert load_settings(env).failpoints == "after_record_product=1"
+
+
+def test_a_build_without_failpoints_or_a_bad_spec_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.bootstrap import failpoints_of
+
+    settings = load_settings({"FAILPOINTS": "after_x=two", "MERCH_PIPELINE_TEST_MODE": "1"})
+    with pytest.raises(SettingsError, match="after_x=two") as bad:
+        failpoints_of(settings)
+    monkeypatch.setitem(sys.modules, "service.failpoints", None)  # as in the image
+    with pytest.raises(SettingsError, match="no failpoints") as missing:
+        failpoints_of(settings)
+    assert bad.value.key == missing.value.key == "FAILPOINTS"
 
 
 def test_defaults_need_no_environment() -> None:

@@ -1,19 +1,25 @@
-"""Run the sandbox and the service as real processes for the e2e tests."""
+"""The sandbox and the service as real processes (e2e tests, benchmarks): spawn, wait for
+readiness, read their JSON logs."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from service.sandbox.config import SandboxConfig
 from service.sandbox.server import free_port
-from tests.support import config_toml, eventually
+from service.testing.polling import eventually
+from service.testing.sandbox import config_toml
 
 CLI = [sys.executable, "-m", "service"]
 
@@ -105,3 +111,66 @@ async def start_replica(
     url = f"http://127.0.0.1:{env['HTTP_PORT']}/health/ready"
     await eventually(lambda: http_ok(url, proc), timeout=60, what="replica ready")
     return proc
+
+
+@dataclass(frozen=True)
+class Rig:
+    """Where replicas of one run find their broker, sandbox, shop config, ledger and workdir."""
+
+    amqp_url: str
+    sandbox_url: str
+    config_file: Path
+    database_url: str
+    workdir: Path
+
+
+async def start_replicas(
+    rig: Rig,
+    count: int,
+    procs: list[subprocess.Popen[bytes]],
+    *,
+    heavy_calls: int,
+    heavy_window_s: float,
+    **extra: str,
+) -> None:
+    """``count`` replicas on one ledger, each ready, with the heavy limit scaled down."""
+    for n in range(count):
+        env = service_env(
+            rig.amqp_url,
+            rig.sandbox_url,
+            rig.config_file,
+            rig.workdir,
+            DATABASE_URL=rig.database_url,
+            FOURTHWALL_HEAVY_CALLS=str(heavy_calls),
+            FOURTHWALL_HEAVY_WINDOW_S=str(heavy_window_s),
+            **{"QUOTA_MAX_HOLD_S": "0.05", **extra},
+        )
+        await start_replica(env, rig.workdir / f"replica-{n}.log", procs)
+
+
+async def stop_replicas(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[int]:
+    """SIGTERM each replica and wait for it; their exit codes."""
+    codes = []
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        codes.append(await wait_exit(proc, timeout))
+    return codes
+
+
+def kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Whatever is still running (a test that failed half-way) is killed."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def heavy_calls_by_shop(
+    records: dict[str, Any], counted: Callable[[int], bool]
+) -> dict[str, list[float]]:
+    """When each shop's Fourthwall calls reached the sandbox, for calls whose status counts."""
+    by_shop: dict[str, list[float]] = {}
+    for call in records["calls"]:
+        if call["api"] == "fourthwall" and counted(call["status"]):
+            by_shop.setdefault(call["account"], []).append(call["at"])
+    return by_shop

@@ -1,0 +1,68 @@
+"""``/admin``: what operators read and fix without touching the database or the broker.
+
+Controllers by resource (designs, dead letters, consumers, shops, events) behind one bearer-token
+guard, their dependencies provided by Litestar's DI from what the composition root built. With
+no ADMIN_TOKEN configured the router is not mounted at all (404): off, not open. Errors are
+RFC 9457 problems (``service/api/problems.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router
+from litestar.di import Provide
+
+from service.api.admin.audit import Audit
+from service.api.admin.consumers import ConsumersController
+from service.api.admin.dead_letters import DeadLettersController
+from service.api.admin.designs import DesignsController
+from service.api.admin.events import EventsController
+from service.api.admin.guard import bearer_guard
+from service.api.admin.shops import ShopsController
+from service.observability.metrics import Metrics
+from service.operations import Operations
+from service.quota.store import QuotaStore, Unlimited
+from service.secrets import Secret
+from service.store.ledger import Ledger
+
+
+def _value(value: object) -> Provide:
+    def provide() -> Any:
+        return value
+
+    return Provide(provide, sync_to_thread=False, use_cache=True)
+
+
+def operator_of(request: Request[Any, Any, Any]) -> str:
+    """Who did it, for the audit line: X-Operator if the caller names themselves."""
+    return request.headers.get("x-operator", "admin-token")[:80]
+
+
+def admin_router(
+    token: Secret,
+    ledger: Ledger,
+    quota: QuotaStore | Unlimited,
+    operations: Operations,
+    metrics: Metrics | None = None,
+) -> Router:
+    return Router(
+        path="/admin",
+        route_handlers=[
+            DesignsController,
+            DeadLettersController,
+            ConsumersController,
+            ShopsController,
+            EventsController,
+        ],
+        dependencies={
+            "ledger": _value(ledger),
+            "quota": _value(quota if isinstance(quota, QuotaStore) else None),
+            "operations": _value(operations),
+            "audit": _value(Audit(metrics)),
+            "operator": Provide(operator_of, sync_to_thread=False),
+        },
+        guards=[bearer_guard(token)],
+        tags=["admin"],
+        security=[{"AdminToken": []}],
+    )

@@ -1,0 +1,135 @@
+"""``/admin/designs``: list and view designs, retry a failed one, reconcile one whose product
+Fourthwall made while the answer was lost."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, QueryParameter
+
+from consumers.ports import DesignKey
+from service import recovery
+from service.api.admin.audit import Audit
+from service.api.admin.schemas import (
+    DesignDetail,
+    DesignPage,
+    DesignRef,
+    ReconcileRequest,
+    RetryResult,
+)
+from service.api.problems import problem_responses
+from service.errors import ActionError, NotFound
+from service.operations import Operations
+from service.store.ledger import DesignRow, Ledger
+
+
+def _cursor(row: DesignRow) -> str:
+    raw = msgspec.json.encode([row.created_at, row.shop_id, row.design_id, row.revision])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> tuple[float, str, str, int] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, shop, design, revision = msgspec.json.decode(raw, type=tuple[float, str, str, int])
+    except (ValueError, msgspec.MsgspecError):
+        raise ActionError("cursor is not one this API handed out") from None
+    return created, shop, design, revision
+
+
+def design_key(design_ref: str) -> DesignKey:
+    """``shop_id:design_id:revision`` (the revision may be left out: 1)."""
+    shop, sep, rest = design_ref.partition(":")
+    design, _, revision = rest.rpartition(":") if rest.count(":") else (rest, "", "1")
+    if not sep or not shop or not design or not revision.isdigit():
+        raise ActionError("a design is named shop_id:design_id[:revision]")
+    return DesignKey(shop, design, int(revision))
+
+
+async def _detail(ledger: NamedDependency[Ledger], key: DesignKey, design_ref: str) -> DesignDetail:
+    row = await ledger.design(key)
+    if row is None:
+        raise NotFound(f"no design {design_ref!r}")
+    return DesignDetail(design=row, steps=await ledger.steps(key))
+
+
+class DesignsController(Controller):
+    path = "/designs"
+
+    @get(
+        "/",
+        summary="Designs, filtered by state and shop, oldest first",
+        responses=problem_responses(400, 401, 403),
+    )
+    async def list_designs(
+        self,
+        ledger: NamedDependency[Ledger],
+        design_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        shop_id: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    ) -> DesignPage:
+        rows = await ledger.designs(
+            state=design_state, shop_id=shop_id, after=_after(cursor), limit=limit + 1
+        )
+        page = rows[:limit]
+        return DesignPage(items=page, next_cursor=_cursor(page[-1]) if len(rows) > limit else None)
+
+    @get(
+        "/{design_ref:str}",
+        summary="One design with every step it went through",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def get_design(
+        self, design_ref: DesignRef, ledger: NamedDependency[Ledger]
+    ) -> DesignDetail:
+        return await _detail(ledger, design_key(design_ref), design_ref)
+
+    @post(
+        "/{design_ref:str}/retry",
+        status_code=202,
+        summary="Run a failed design again from its last good step",
+        responses=problem_responses(400, 401, 403, 404, 409, 503),
+    )
+    async def retry_design(
+        self,
+        design_ref: DesignRef,
+        ledger: NamedDependency[Ledger],
+        operations: NamedDependency[Operations],
+        audit: NamedDependency[Audit],
+        operator: NamedDependency[str],
+    ) -> RetryResult:
+        key = design_key(design_ref)
+        action = await recovery.retry_design(
+            ledger, key, operator=operator, send=operations.send_design_to_queue
+        )
+        audit("retry", operator, design=design_ref, outcome=action)
+        return RetryResult(action=action, design=(await _detail(ledger, key, design_ref)).design)
+
+    @post(
+        "/{design_ref:str}/reconcile",
+        status_code=200,
+        summary="Record the product Fourthwall made for a design that needs reconciliation",
+        responses=problem_responses(400, 401, 403, 404, 409, 503),
+    )
+    async def reconcile_design(
+        self,
+        design_ref: DesignRef,
+        data: JSONBody[ReconcileRequest],
+        ledger: NamedDependency[Ledger],
+        operations: NamedDependency[Operations],
+        audit: NamedDependency[Audit],
+        operator: NamedDependency[str],
+    ) -> DesignDetail:
+        key = design_key(design_ref)
+        await recovery.reconcile_design(
+            ledger, key, data.product_id, operator=operator, publish=operations.publish_event
+        )
+        audit("reconcile", operator, design=design_ref, product_id=data.product_id)
+        return await _detail(ledger, key, design_ref)

@@ -1,0 +1,56 @@
+"""``/admin/events``: publish a producer's event after validating it strictly (the try-it door
+for producers: a field the contract does not define is refused, where a consumer ignores it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+
+from contracts.cloudevents import decode_structured
+from contracts.errors import ContractError
+from contracts.events import DESIGN_APPROVED, decode_data, unknown_fields
+from service.api.admin.audit import Audit
+from service.api.admin.schemas import PublishedEvent
+from service.api.problems import problem_responses
+from service.errors import ActionError, Unavailable
+from service.operations import Operations
+
+
+class EventsController(Controller):
+    path = "/events"
+
+    @post(
+        "/design-approved",
+        status_code=202,
+        summary="Validate a design.approved CloudEvent and publish it to merch.events",
+        responses=problem_responses(400, 401, 403, 503),
+    )
+    async def publish_design(
+        self,
+        request: Request[Any, Any, Any],
+        operations: NamedDependency[Operations],
+        audit: NamedDependency[Audit],
+        operator: NamedDependency[str],
+    ) -> PublishedEvent:
+        try:
+            event = decode_structured(await request.body())
+            decode_data(event, DESIGN_APPROVED)
+        except ContractError as exc:
+            raise ActionError(f"{exc.reason}: {exc.detail}", slug="invalid-event") from None
+        unknown = unknown_fields(event.data, DESIGN_APPROVED)
+        if unknown:
+            raise ActionError(
+                f"unknown_field: {', '.join(unknown)} (not in {DESIGN_APPROVED.name}; "
+                "a consumer would ignore it)",
+                slug="unknown-field",
+            )
+        try:
+            await operations.publish_design_event(event)
+        except Exception as exc:
+            raise Unavailable(
+                "the broker did not confirm the event", slug="broker-unavailable"
+            ) from exc
+        audit("publish", operator, event_id=event.id)
+        return PublishedEvent(id=event.id, routing_key=DESIGN_APPROVED.routing_key)

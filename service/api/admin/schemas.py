@@ -1,0 +1,74 @@
+"""The admin API's request and response bodies, and its path parameter types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar.params import PathParameter
+
+from service.broker.dead_letters import DeadLetter, DeadLetterQueue
+from service.broker.switch import ConsumerHealth
+from service.quota.store import QuotaState
+from service.store.ledger import DesignRow, Step
+
+__all__ = [
+    "ConsumerHealth",
+    "DeadLetter",
+    "DeadLetterQueue",
+    "DesignDetail",
+    "DesignPage",
+    "DesignRef",
+    "Discarded",
+    "PublishedEvent",
+    "QuotaState",
+    "ReconcileRequest",
+    "Replayed",
+    "RetryResult",
+]
+
+
+class DesignPage(msgspec.Struct, frozen=True):
+    items: list[DesignRow]
+    next_cursor: str | None
+
+
+class DesignDetail(msgspec.Struct, frozen=True):
+    design: DesignRow
+    steps: list[Step]
+
+
+class PublishedEvent(msgspec.Struct, frozen=True):
+    id: str
+    routing_key: str
+
+
+class RetryResult(msgspec.Struct, frozen=True):
+    action: Literal["requeued", "republished"]
+    design: DesignRow
+
+
+class ReconcileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The product Fourthwall holds for the design, as the operator found it there."""
+
+    product_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Replayed(msgspec.Struct, frozen=True):
+    queue: str
+    to: str
+    replayed: list[str]
+
+
+class Discarded(msgspec.Struct, frozen=True):
+    queue: str
+    discarded: int
+
+
+DesignRef = Annotated[
+    str,
+    PathParameter(
+        pattern=r"^[^:/]+:[^:/]+(:[0-9]+)?$",
+        description="shop_id:design_id[:revision] (revision 1 when left out)",
+    ),
+]

@@ -1,0 +1,37 @@
+"""``/metrics`` at scrape time: gauges are read now (readiness, designs by state, dead-letter
+depths); counters and histograms were kept as things happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from service.broker import dead_letters
+from service.broker.link import BrokerLink
+from service.broker.topology import QUEUES
+from service.health import Readiness
+from service.observability.metrics import Metrics
+from service.store.ledger import Ledger
+
+log = structlog.get_logger("merch_pipeline.metrics")
+
+
+async def render_metrics(
+    metrics: Metrics, ledger: Ledger, link: BrokerLink, readiness: Callable[[], Readiness]
+) -> bytes:
+    state = readiness()
+    metrics.broker_connected.set(1 if state.broker_connected else 0)
+    for consumer in state.consumers:
+        metrics.in_flight.labels(consumer.name).set(consumer.in_flight)
+    for design_state, count in (await ledger.count_by_state()).items():
+        metrics.designs.labels(design_state).set(count)
+    if state.broker_connected:
+        try:
+            async with link.channel() as channel:
+                for names in QUEUES.values():
+                    depth = await dead_letters.depth(channel, names)
+                    metrics.dead_letters.labels(names.dead_letter).set(depth.messages)
+        except Exception as exc:  # a scrape must not fail because the broker hiccuped
+            log.warning("metrics.dead_letters_unread", error=type(exc).__name__)
+    return metrics.render()

@@ -1,0 +1,76 @@
+"""The sandbox (fake Fourthwall + Luigi's Box) for tests: accounts, the service's CONFIG_FILE
+for them, and the sandbox served in this process on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from service.sandbox.config import SandboxConfig, ShopAccount, Tracker
+from service.sandbox.server import free_port, sandbox_server
+from service.testing.polling import eventually
+
+
+@dataclass
+class SandboxHandle:
+    url: str
+    config: SandboxConfig
+
+    async def records(self) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            records: dict[str, Any] = (await http.get("/_sandbox/records")).json()
+            return records
+
+    async def set_faults(self, **faults: Any) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            (await http.post("/_sandbox/faults", json=faults)).raise_for_status()
+
+
+def sandbox_config(shops: int = 3, **overrides: Any) -> SandboxConfig:
+    config = SandboxConfig(**overrides)
+    for n in range(1, shops + 1):
+        config.shops.append(
+            ShopAccount(shop_id=f"shop-{n}", username=f"user-{n}", password=f"fw-password-{n}")
+        )
+        config.trackers.append(Tracker(tracker_id=f"{n:04d}-5678", private_key=f"lb-key-{n}"))
+    return config
+
+
+def config_toml(config: SandboxConfig) -> str:
+    """A CONFIG_FILE giving every sandbox shop its own credentials."""
+    lines: list[str] = []
+    for shop, tracker in zip(config.shops, config.trackers, strict=True):
+        lines += [
+            "[[shops]]",
+            f'shop_id = "{shop.shop_id}"',
+            f'fourthwall_username = "{shop.username}"',
+            f'fourthwall_password = "{shop.password}"',
+            f'luigisbox_tracker_id = "{tracker.tracker_id}"',
+            f'luigisbox_private_key = "{tracker.private_key}"',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def running_sandbox(config: SandboxConfig) -> AsyncIterator[SandboxHandle]:
+    port = free_port()
+    server = sandbox_server(config, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: _started(server, task), what="sandbox start")
+    try:
+        yield SandboxHandle(f"http://127.0.0.1:{port}", config)
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _started(server: Any, task: asyncio.Task[Any]) -> bool:
+    if task.done():
+        task.result()
+    return bool(server.started)
