@@ -76,6 +76,12 @@ class LeaseLost(Exception):
     """Another delivery holds the design or product now; this one must not write."""
 
 
+class LedgerUnavailable(Exception):
+    """The ledger's database did not answer (refused, failing over, read-only, locked). The
+    infrastructure's fault, never the design's: a handler lets it pass, and the consume loop
+    hands the message back without spending an attempt."""
+
+
 DesignState = Literal[
     "received",
     "customization_created",

@@ -27,6 +27,7 @@ from service.broker.publisher import Publishes
 from service.broker.switch import ConsumerSwitch
 from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
 from service.health import Readiness, readiness
+from service.ledger_watch import LedgerWatch
 from service.observability.metrics import Metrics
 from service.observability.scrape import render_metrics
 from service.operations import Operations
@@ -75,15 +76,17 @@ class Resources:
     ledger: Ledger
     quota: QuotaStore | Unlimited
     metrics: Metrics
+    ledger_watch: LedgerWatch
 
     async def aclose(self) -> None:
+        await self.ledger_watch.close()
         await self.fourthwall_http.aclose()
         await self.luigisbox_http.aclose()
         await self.db.close()
 
 
 async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
-    db = await open_database(settings.database_url)
+    db = await open_database(settings.database_url, settings.ledger_timeout_s)
     if settings.migrate_on_start:
         await migrate(db)
     return db, Ledger(db, lease_s=settings.lease_s)
@@ -91,6 +94,9 @@ async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
 
 async def open_resources(settings: Settings) -> Resources:
     db, ledger = await open_ledger(settings)
+    metrics = Metrics()
+    watch = LedgerWatch(ledger, settings.ledger_probe_interval_s, metrics)
+    ledger.on_unavailable = watch.down  # a write held for an answer pauses the consumers too
     quota: QuotaStore | Unlimited = (
         QuotaStore(db, partial(limits_for, settings), max_hold_s=settings.quota_max_hold_s)
         if settings.quota_enabled
@@ -102,7 +108,8 @@ async def open_resources(settings: Settings) -> Resources:
         db=db,
         ledger=ledger,
         quota=quota,
-        metrics=Metrics(),
+        metrics=metrics,
+        ledger_watch=watch,
     )
 
 
@@ -192,7 +199,7 @@ def build_consumers(
 
 
 def consume_loop(
-    bound: BoundConsumer, publisher: Publishes, settings: Settings, metrics: Metrics
+    bound: BoundConsumer, publisher: Publishes, settings: Settings, resources: Resources
 ) -> Consumer:
     return Consumer(
         names=bound.names,
@@ -202,7 +209,8 @@ def consume_loop(
         policy=retry_policy(settings),
         max_message_bytes=settings.max_message_bytes,
         after_publish=bound.after_publish,
-        metrics=metrics,
+        metrics=resources.metrics,
+        ledger_down=resources.ledger_watch.down,
     )
 
 
@@ -218,7 +226,7 @@ class Wiring:
     app: Litestar
 
     def readiness(self) -> Readiness:
-        return readiness(self.link, self.switches)
+        return readiness(self.link, self.switches, self.resources.ledger_watch)
 
     async def aclose(self) -> None:
         await self.resources.aclose()
@@ -238,17 +246,16 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
     link = BrokerLink(settings.amqp_url, settings.http_timeout_s)
     publisher = tripwire(link, failpoints)
     switches = tuple(
-        ConsumerSwitch(
-            consume_loop(bound, publisher, settings, resources.metrics), settings.prefetch
-        )
+        ConsumerSwitch(consume_loop(bound, publisher, settings, resources), settings.prefetch)
         for bound in build_consumers(settings, resources, consumer_names, failpoints)
     )
+    resources.ledger_watch.watch(switches)
     operations = Operations(link, {s.name: s for s in switches}, settings.http_timeout_s)
-    health = partial(readiness, link, switches)
+    health = partial(readiness, link, switches, resources.ledger_watch)
     app = create_app(
         health,
         webhook_ingress(settings, resources, operations, link),
-        partial(render_metrics, resources.metrics, resources.ledger, link, health),
+        partial(render_metrics, resources.metrics, resources.ledger, link, switches, health),
         admin(settings, resources, operations),
     )
     return Wiring(settings, resources, link, switches, operations, app)
@@ -275,6 +282,7 @@ def webhook_ingress(
         deliveries=Deliveries(resources.db),
         publish=operations.publish_design_event,
         broker_ready=link.connected,
+        ledger=resources.ledger_watch,
         rate=RateLimit(settings.webhook_rate_per_minute),
         tolerance_s=settings.webhook_tolerance_s,
         max_body_bytes=settings.max_message_bytes,

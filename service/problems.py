@@ -35,6 +35,7 @@ ProblemType = Annotated[
             "urn:merch-pipeline:problem:<slug>. The slug names the kind of problem: by status "
             f"({', '.join(sorted(set(STATUS_SLUGS.values())))}), or more specific where the "
             "route knows more (for example needs-reconciliation, broker-unavailable, "
+            "ledger-unavailable, "
             "in-progress, batch-too-large, or a contract rule such as schema-violation)."
         ),
     ),

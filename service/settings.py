@@ -94,6 +94,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace_s: PositiveFloat = 40.0
     max_message_bytes: PositiveInt = 256 * 1024
     lease_s: PositiveFloat = 120.0
+    # How long a statement waits for a database that does not answer (SQLite's busy timeout,
+    # PostgreSQL's connect and pool timeouts) before the ledger counts as away.
+    ledger_timeout_s: PositiveFloat = 5.0
+    ledger_probe_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     # Fourthwall's per-shop limits (seeds 000/001); CONFIG_FILE [[shops]] may override them.
     fourthwall_heavy_calls: PositiveInt = 5
     fourthwall_heavy_window_s: PositiveFloat = 60.0

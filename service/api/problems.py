@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
+from consumers.ports import LedgerUnavailable
 from service.errors import ActionError
 from service.problems import PROBLEM_MEDIA_TYPE, Problem, problem
 
@@ -26,7 +27,7 @@ _MEANING = {
     413: "The body is too large",
     415: "The content type is not accepted",
     429: "Too many requests (see Retry-After)",
-    503: "The broker is not available or did not confirm (see Retry-After)",
+    503: "The broker or the ledger's database is not available (see Retry-After)",
 }
 
 
@@ -64,6 +65,12 @@ def _from_action(request: Request[Any, Any, Any], exc: ActionError) -> Response[
     return problem_response(body, headers)
 
 
+def _from_ledger(request: Request[Any, Any, Any], exc: LedgerUnavailable) -> Response[bytes]:
+    detail = "the service's database is not answering; try again shortly"
+    body = problem(503, detail, slug="ledger-unavailable", instance=request.url.path)
+    return problem_response(body, {"Retry-After": "5"})
+
+
 def _from_bug(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """A bug: logged whole for the operator, a problem without internals for the caller."""
     log.error("http.unhandled", path=request.url.path, exc_info=exc)
@@ -74,5 +81,6 @@ def _from_bug(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _from_http,
     ActionError: _from_action,
+    LedgerUnavailable: _from_ledger,
     Exception: _from_bug,
 }

@@ -19,7 +19,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry
-from consumers.ports import Delivery
+from consumers.ports import Delivery, LedgerUnavailable
 from contracts.cloudevents import CloudEvent, encode_structured
 from contracts.errors import ContractError
 from contracts.events import EventData, decode_data, event_type_of, make_event
@@ -35,6 +35,7 @@ log = structlog.get_logger("merch_pipeline.consumer")
 Handler = Callable[[Any, Delivery], Awaitable[Outcome]]
 Exhausted = Callable[[Any, Retry, int], list[Outgoing]]
 AfterPublish = Callable[[Any], Awaitable[None]]
+LedgerDown = Callable[[LedgerUnavailable], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Consumer:
     max_message_bytes: int
     after_publish: AfterPublish | None = None
     metrics: Metrics | None = None
+    ledger_down: LedgerDown | None = None  # pauses the process's consumers (LedgerWatch.down)
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -159,13 +161,35 @@ class Consumer:
             retry_by=seen.retry_by,
         )
         try:
-            outcome = await self.handle(data, delivery)
-        except Exception as exc:  # a bug, not an input: retry with backoff, then dead-letter
-            log.exception("handler.crashed")
-            outcome = Retry(
-                stage="input", code="INTERNAL_ERROR", detail=f"{type(exc).__name__}: {exc}"[:500]
-            )
-        return await self._settle(message, event, data, outcome, seen)
+            try:
+                outcome = await self.handle(data, delivery)
+            except LedgerUnavailable:
+                raise
+            except Exception as exc:  # a bug, not an input: retry with backoff, then dead-letter
+                log.exception("handler.crashed")
+                outcome = Retry(
+                    stage="input",
+                    code="INTERNAL_ERROR",
+                    detail=f"{type(exc).__name__}: {exc}"[:500],
+                )
+            return await self._settle(message, event, data, outcome, seen)
+        except LedgerUnavailable as exc:
+            return await self._hand_back(message, seen, exc)
+
+    async def _hand_back(
+        self, message: AbstractIncomingMessage, seen: headers.Received, exc: LedgerUnavailable
+    ) -> str:
+        """The ledger is away: not the message's fault. Pause the consumers, then put the
+        message back on its queue as it came (same attempt, no failure recorded) with a
+        confirm, and ack it: a nack would raise the quorum queue's delivery count instead."""
+        if self.ledger_down is not None:
+            await self.ledger_down(exc)
+        routing_key = seen.original_routing_key or message.routing_key or ""
+        copy = copy_message(message, {headers.ORIGINAL_ROUTING_KEY: routing_key})
+        await self.publisher.send_to_queue(self.names.queue, copy)
+        await message.ack()
+        log.warning("message.handed_back", reason="ledger_unavailable", error=str(exc))
+        return "handed-back"
 
     async def _settle(
         self,

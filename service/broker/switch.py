@@ -8,6 +8,7 @@ never undoes another: an automatic resume cannot end an operator's pause.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import msgspec
 import structlog
@@ -18,6 +19,7 @@ from service.broker.consumer import Consumer
 log = structlog.get_logger("merch_pipeline.consumer")
 
 OPERATOR = "operator"  # an operator's pause (admin API)
+LEDGER = "ledger"  # the ledger's database is away (service/ledger_watch.py)
 SHUTDOWN = "shutdown"  # the process is stopping
 
 
@@ -38,6 +40,8 @@ class ConsumerSwitch:
         self._tag: str | None = None
         self._reasons: set[str] = set()
         self._lock = asyncio.Lock()
+        self._held_since: dict[str, float] = {}
+        self._held_s: dict[str, float] = {}  # time held, per reason, over finished holds
 
     @property
     def name(self) -> str:
@@ -63,6 +67,7 @@ class ConsumerSwitch:
         async with self._lock:
             if reason not in self._reasons:
                 self._reasons.add(reason)
+                self._held_since[reason] = time.monotonic()
                 report = log.info if reason == SHUTDOWN else log.warning
                 report("consumer.paused", consumer=self.name, reason=reason)
             await self._apply()
@@ -72,6 +77,8 @@ class ConsumerSwitch:
         async with self._lock:
             if reason in self._reasons:
                 self._reasons.discard(reason)
+                held = time.monotonic() - self._held_since.pop(reason)
+                self._held_s[reason] = self._held_s.get(reason, 0.0) + held
                 log.warning(
                     "consumer.resumed" if not self._reasons else "consumer.still_paused",
                     consumer=self.name,
@@ -88,6 +95,14 @@ class ConsumerSwitch:
         elif self._reasons and self._tag is not None:
             tag, self._tag = self._tag, None
             await self.queue.cancel(tag)
+
+    def paused_seconds(self) -> dict[str, float]:
+        """How long the consumer has been held for each reason, ongoing holds included."""
+        now = time.monotonic()
+        totals = dict(self._held_s)
+        for reason, since in self._held_since.items():
+            totals[reason] = totals.get(reason, 0.0) + now - since
+        return totals
 
     def health(self, broker_connected: bool) -> ConsumerHealth:
         attached = broker_connected and self.queue is not None and not self.queue.channel.is_closed

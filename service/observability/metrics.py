@@ -10,11 +10,16 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        r = self.registry
+        self._messages(self.registry)
+        self._upstreams(self.registry)
+        self._state(self.registry)
+        self._paused_reported: dict[tuple[str, str], float] = {}
+
+    def _messages(self, r: CollectorRegistry) -> None:
         self.messages = Counter(
             "merch_messages",
             "Messages settled, by queue and outcome (done, rejected, exhausted, "
-            "dead-lettered, retry-scheduled, deferred, unsettled)",
+            "dead-lettered, retry-scheduled, deferred, handed-back, unsettled)",
             ["queue", "outcome"],
             registry=r,
         )
@@ -38,6 +43,8 @@ class Metrics:
             buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900, 3600),
             registry=r,
         )
+
+    def _upstreams(self, r: CollectorRegistry) -> None:
         self.upstream_calls = Counter(
             "merch_upstream_calls",
             "Upstream HTTP calls by API, endpoint and status "
@@ -55,6 +62,8 @@ class Metrics:
         self.throttled = Counter(
             "merch_upstream_throttled", "429 answers by API", ["api"], registry=r
         )
+
+    def _state(self, r: CollectorRegistry) -> None:
         self.designs = Gauge(
             "merch_ledger_designs", "Designs in the ledger by state", ["state"], registry=r
         )
@@ -79,6 +88,27 @@ class Metrics:
             ["consumer"],
             registry=r,
         )
+        self.ledger_up = Gauge(
+            "merch_ledger_up",
+            "1 while the ledger's database answers, 0 while this process holds its consumers "
+            "for it",
+            registry=r,
+        )
+        self.paused_seconds = Counter(
+            "merch_consumer_paused_seconds",
+            "Time a consumer did not take messages, by reason (operator, ledger, shutdown)",
+            ["consumer", "reason"],
+            registry=r,
+        )
+
+    def report_paused(self, consumer: str, totals: dict[str, float]) -> None:
+        """Bring the paused-seconds counter up to a switch's totals (read at scrape time)."""
+        for reason, total in totals.items():
+            key = (consumer, reason)
+            grown = total - self._paused_reported.get(key, 0.0)
+            if grown > 0:
+                self.paused_seconds.labels(consumer, reason).inc(grown)
+                self._paused_reported[key] = total
 
     def observe_call(self, api: str, endpoint: str, status: int | None, seconds: float) -> None:
         self.upstream_calls.labels(api, endpoint, str(status) if status else "error").inc()

@@ -3,12 +3,15 @@ depths); counters and histograms were kept as things happened."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 
 import structlog
 
+from consumers.ports import LedgerUnavailable
 from service.broker import dead_letters
 from service.broker.link import BrokerLink
+from service.broker.switch import ConsumerSwitch
 from service.broker.topology import QUEUES
 from service.health import Readiness
 from service.observability.metrics import Metrics
@@ -18,14 +21,22 @@ log = structlog.get_logger("merch_pipeline.metrics")
 
 
 async def render_metrics(
-    metrics: Metrics, ledger: Ledger, link: BrokerLink, readiness: Callable[[], Readiness]
+    metrics: Metrics,
+    ledger: Ledger,
+    link: BrokerLink,
+    switches: Sequence[ConsumerSwitch],
+    readiness: Callable[[], Readiness],
 ) -> bytes:
     state = readiness()
     metrics.broker_connected.set(1 if state.broker_connected else 0)
     for consumer in state.consumers:
         metrics.in_flight.labels(consumer.name).set(consumer.in_flight)
-    for design_state, count in (await ledger.count_by_state()).items():
-        metrics.designs.labels(design_state).set(count)
+    for switch in switches:
+        metrics.report_paused(switch.name, switch.paused_seconds())
+    if state.ledger_available:  # while it is away, the last counts stand (and ledger_up is 0)
+        with contextlib.suppress(LedgerUnavailable):
+            for design_state, count in (await ledger.count_by_state()).items():
+                metrics.designs.labels(design_state).set(count)
     if state.broker_connected:
         try:
             async with link.channel() as channel:

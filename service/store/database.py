@@ -3,6 +3,9 @@
 SQL is written once with ``?`` placeholders; the PostgreSQL adapter numbers them. Every
 statement runs on its own (autocommit); atomicity comes from single conditional statements
 (``INSERT … ON CONFLICT``, ``UPDATE … WHERE lease …``), which both engines execute atomically.
+An error that means the database is away (``service/store/outages.py``) is raised as
+``LedgerUnavailable``; waiting for it is bounded by ``timeout_s`` (SQLite's busy timeout,
+PostgreSQL's connect and pool-acquire timeouts).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from service.store.outages import translated
 
 Row = tuple[Any, ...]
 Dialect = Literal["sqlite", "postgresql"]
@@ -67,14 +72,17 @@ class _SQLiteStatements:
         self._run = run
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(await self._run(_sqlite_execute, self._conn, sql, params))
+        with translated():
+            return int(await self._run(_sqlite_execute, self._conn, sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = await self._run(_sqlite_fetchone, self._conn, sql, params)
+        with translated():
+            row: Row | None = await self._run(_sqlite_fetchone, self._conn, sql, params)
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        rows: list[Row] = await self._run(_sqlite_fetchall, self._conn, sql, params)
+        with translated():
+            rows: list[Row] = await self._run(_sqlite_fetchall, self._conn, sql, params)
         return rows
 
 
@@ -83,13 +91,15 @@ class SQLiteDatabase(_SQLiteStatements):
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout_s: float = 5.0) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=timeout_s
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         self._lock = asyncio.Lock()
         super().__init__(conn, self._locked)
 
@@ -118,7 +128,8 @@ class SQLiteDatabase(_SQLiteStatements):
             self._conn.execute("COMMIT")
             return True
 
-        return bool(await self._locked(run))
+        with translated():
+            return bool(await self._locked(run))
 
     async def close(self) -> None:
         await self._locked(self._conn.close)
@@ -127,7 +138,8 @@ class SQLiteDatabase(_SQLiteStatements):
     async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
         async with self._lock:
             conn = self._conn
-            await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+            with translated():
+                await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
             try:
                 # The lock is held for the whole transaction: statements go straight to a thread.
                 yield _SQLiteStatements(conn, asyncio.to_thread)
@@ -145,68 +157,85 @@ def _numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
-class _PostgresStatements:
-    """The three statement kinds on an asyncpg pool or one of its connections (both have
-    ``execute``/``fetchrow``/``fetch``)."""
+Lend = Callable[[], AbstractAsyncContextManager[Any]]  # lends an asyncpg connection
 
-    def __init__(self, target: Any) -> None:
-        self._target = target
+
+class _PostgresStatements:
+    """The three statement kinds on a connection ``lend`` provides: a pooled one for each
+    statement, or a transaction's own."""
+
+    def __init__(self, lend: Lend) -> None:
+        self._lend = lend
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        tail = str(await self._target.execute(_numbered(sql), *params)).rsplit(" ", 1)[-1]
+        with translated():
+            async with self._lend() as conn:
+                tail = str(await conn.execute(_numbered(sql), *params)).rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row = await self._target.fetchrow(_numbered(sql), *params)
+        with translated():
+            async with self._lend() as conn:
+                row = await conn.fetchrow(_numbered(sql), *params)
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [tuple(r) for r in await self._target.fetch(_numbered(sql), *params)]
+        with translated():
+            async with self._lend() as conn:
+                rows = await conn.fetch(_numbered(sql), *params)
+        return [tuple(r) for r in rows]
 
 
 class PostgresDatabase(_PostgresStatements):
     dialect: Dialect = "postgresql"
 
-    def __init__(self, pool: Any) -> None:
-        super().__init__(pool)
+    def __init__(self, pool: Any, timeout_s: float = 5.0) -> None:
+        super().__init__(lambda: pool.acquire(timeout=timeout_s))
         self._pool = pool
+        self._timeout_s = timeout_s
 
     @classmethod
-    async def connect(cls, url: str, max_size: int = 10) -> PostgresDatabase:
+    async def connect(
+        cls, url: str, max_size: int = 10, timeout_s: float = 5.0
+    ) -> PostgresDatabase:
         import asyncpg
 
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30)
-        return cls(pool)
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=max_size, command_timeout=30, timeout=timeout_s
+        )
+        return cls(pool, timeout_s)
 
     async def script(
         self, statements: Sequence[str], lock_key: int | None = None, skip_if: str | None = None
     ) -> bool:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if lock_key is not None:
-                # Several replicas may migrate at once: one at a time.
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key)
-            if skip_if is not None and await conn.fetchval(skip_if):
-                return False
-            for statement in statements:
-                await conn.execute(statement)
-            return True
+        with translated():
+            async with self._pool.acquire(timeout=self._timeout_s) as conn, conn.transaction():
+                if lock_key is not None:
+                    # Several replicas may migrate at once: one at a time.
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key)
+                if skip_if is not None and await conn.fetchval(skip_if):
+                    return False
+                for statement in statements:
+                    await conn.execute(statement)
+                return True
 
     async def close(self) -> None:
         await self._pool.close()
 
     @contextlib.asynccontextmanager
     async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if lock is not None:
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
-            yield _PostgresStatements(conn)
+        with translated():
+            async with self._pool.acquire(timeout=self._timeout_s) as conn, conn.transaction():
+                if lock is not None:
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
+                yield _PostgresStatements(lambda: contextlib.nullcontext(conn))
 
 
-async def open_database(url: str) -> Database:
+async def open_database(url: str, timeout_s: float = 5.0) -> Database:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:``, or
-    ``postgresql://…``."""
+    ``postgresql://…``; ``timeout_s`` bounds waiting for a database that does not answer."""
     if url.startswith("sqlite:///"):
-        return SQLiteDatabase(url.removeprefix("sqlite:///"))
+        return SQLiteDatabase(url.removeprefix("sqlite:///"), timeout_s)
     if url.startswith(("postgresql://", "postgres://")):
-        return await PostgresDatabase.connect(url)
+        return await PostgresDatabase.connect(url, timeout_s=timeout_s)
     raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")

@@ -4,17 +4,30 @@ PostgreSQL. Implements ``consumers.ports.DesignLedger`` and ``ProductLedger``.
 A claim leases the row to one delivery (a random token) for ``lease_s`` seconds; every later
 write is fenced by that token, so two replicas (or two deliveries in one process) working on
 the same design resolve to one winner, and a delivery whose lease was taken over cannot write.
+
+While the database is away (``LedgerUnavailable``): a write that records what an upstream
+already did (a customization, a product, a scope, a publish) is tried again until the database
+answers, for at most ``lease_s``, so the answer is not lost; a release is remembered and made
+when the database is back (``release_pending``), so the design is not held for a whole lease.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import msgspec
 
-from consumers.ports import Delivery, DesignKey, DesignRecord, DesignState, LeaseLost
+from consumers.ports import (
+    Delivery,
+    DesignKey,
+    DesignRecord,
+    DesignState,
+    LeaseLost,
+    LedgerUnavailable,
+)
 from service.store.database import Database
 
 _KEY = "shop_id = ? AND design_id = ? AND revision = ?"
@@ -49,19 +62,77 @@ class Step(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _ROW_COLUMNS = ", ".join(DesignRow.__struct_fields__)
+_RELEASE_DESIGN = (
+    f"UPDATE designs SET lease_owner = NULL, lease_until = NULL WHERE {_KEY} AND lease_owner = ?"
+)
+_RELEASE_PRODUCT = (
+    "UPDATE products SET lease_owner = NULL, lease_until = NULL, state = COALESCE(?, state), "
+    "updated_at = ? WHERE product_id = ? AND lease_owner = ?"
+)
 
 
 def _text(value: bytes) -> str:
     return value.decode("utf-8")
 
 
+T = TypeVar("T")
+OnUnavailable = Callable[[LedgerUnavailable], Awaitable[None]]
+
+
 class Ledger:
     def __init__(
-        self, db: Database, lease_s: float = 300.0, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        lease_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        on_unavailable: OnUnavailable | None = None,
     ) -> None:
         self.db = db
         self.lease_s = lease_s
         self.clock = clock
+        self.on_unavailable = on_unavailable  # told at once, so consumers stop taking messages
+        self._unreleased: set[tuple[str, tuple[Any, ...]]] = set()  # (release SQL, params)
+
+    async def _recorded(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Run a write that records an upstream's effect, again and again while the database is
+        away, for at most the lease; then the answer is given up (``LedgerUnavailable``)."""
+        deadline = time.monotonic() + self.lease_s
+        pause = 0.1
+        while True:
+            try:
+                return await write()
+            except LedgerUnavailable as exc:
+                if self.on_unavailable is not None:
+                    await self.on_unavailable(exc)
+                if time.monotonic() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+    async def _release(self, sql: str, params: tuple[Any, ...]) -> None:
+        """A lease release; while the database is away it is remembered and made later."""
+        try:
+            await self.db.execute(sql, params)
+        except LedgerUnavailable:
+            self._unreleased.add((sql, params))
+
+    async def release_pending(self) -> int:
+        """Make the releases the database missed (how many); raises ``LedgerUnavailable`` if it
+        is still away."""
+        made = 0
+        for sql, params in list(self._unreleased):
+            await self.db.execute(sql, params)
+            self._unreleased.discard((sql, params))
+            made += 1
+        return made
+
+    async def heartbeat(self, replica: str) -> None:
+        """A write, so a read-only primary or a locked SQLite file counts as away."""
+        await self.db.execute(
+            "INSERT INTO ledger_heartbeat (replica, at) VALUES (?, ?) "
+            "ON CONFLICT (replica) DO UPDATE SET at = excluded.at",
+            (replica, self.clock()),
+        )
 
     # --- designs -------------------------------------------------------------------------
 
@@ -76,15 +147,23 @@ class Ledger:
         )
         if created:
             await self._step(key, "received", None, f"event {delivery.event_id}")
-        won = await self.db.execute(
-            "UPDATE designs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
-            "design_event = COALESCE(design_event, ?), updated_at = ? "
-            f"WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
-            (delivery.token, now + self.lease_s, event, now, *_k(key), now),
-        )
-        if not won:
-            return None
-        row = await self.db.fetchone(f"SELECT {_RECORD_COLUMNS} FROM designs WHERE {_KEY}", _k(key))
+        try:
+            won = await self.db.execute(
+                "UPDATE designs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
+                "design_event = COALESCE(design_event, ?), updated_at = ? "
+                f"WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
+                (delivery.token, now + self.lease_s, event, now, *_k(key), now),
+            )
+            if not won:
+                return None
+            row = await self.db.fetchone(
+                f"SELECT {_RECORD_COLUMNS} FROM designs WHERE {_KEY}", _k(key)
+            )
+        except LedgerUnavailable:
+            # The lease may have been taken with the answer lost: release it once the database
+            # is back, or the design would wait a whole lease for a delivery that is gone.
+            self._unreleased.add((_RELEASE_DESIGN, (*_k(key), delivery.token)))
+            raise
         assert row is not None
         return _record(key, row)
 
@@ -106,10 +185,18 @@ class Ledger:
         )
 
     async def record_customization(self, key: DesignKey, token: str, customization_id: str) -> None:
-        await self._fenced(
-            key, token, "state = 'customization_created', customization_id = ?", (customization_id,)
+        async def write() -> None:
+            await self._fenced(
+                key,
+                token,
+                "state = 'customization_created', customization_id = ?",
+                (customization_id,),
+            )
+
+        await self._recorded(write)
+        await self._recorded(
+            lambda: self._step(key, "customization_created", None, customization_id)
         )
-        await self._step(key, "customization_created", None, customization_id)
 
     async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
         await self._fenced(key, token, "product_requested = ?", (1 if requested else 0,))
@@ -119,13 +206,16 @@ class Ledger:
     async def record_product(
         self, key: DesignKey, token: str, product_id: str, product_event: bytes
     ) -> None:
-        await self._fenced(
-            key,
-            token,
-            "state = 'product_created', product_id = ?, product_event = ?",
-            (product_id, _text(product_event)),
-        )
-        await self._step(key, "product_created", None, product_id)
+        async def write() -> None:
+            await self._fenced(
+                key,
+                token,
+                "state = 'product_created', product_id = ?, product_event = ?",
+                (product_id, _text(product_event)),
+            )
+
+        await self._recorded(write)
+        await self._recorded(lambda: self._step(key, "product_created", None, product_id))
 
     async def record_error(
         self, key: DesignKey, token: str, *, stage: str, code: str, detail: str
@@ -155,20 +245,19 @@ class Ledger:
         await self._step(key, state, code, detail)
 
     async def release(self, key: DesignKey, token: str) -> None:
-        await self.db.execute(
-            f"UPDATE designs SET lease_owner = NULL, lease_until = NULL WHERE {_KEY} "
-            "AND lease_owner = ?",
-            (*_k(key), token),
-        )
+        await self._release(_RELEASE_DESIGN, (*_k(key), token))
 
     async def mark_published(self, key: DesignKey) -> None:
-        changed = await self.db.execute(
-            f"UPDATE designs SET state = 'published', updated_at = ? WHERE {_KEY} "
-            "AND state = 'product_created'",
-            (self.clock(), *_k(key)),
+        """After product.created was confirmed by the broker: recorded like an effect."""
+        changed = await self._recorded(
+            lambda: self.db.execute(
+                f"UPDATE designs SET state = 'published', updated_at = ? WHERE {_KEY} "
+                "AND state = 'product_created'",
+                (self.clock(), *_k(key)),
+            )
         )
         if changed:
-            await self._step(key, "published", None, None)
+            await self._recorded(lambda: self._step(key, "published", None, None))
 
     # --- what an operator does (admin API) ------------------------------------------------
     # Each is one conditional UPDATE: it applies only in the state it is meant for and only
@@ -270,39 +359,43 @@ class Ledger:
             "VALUES (?, ?, ?, 'pins_pending', ?) ON CONFLICT (product_id) DO NOTHING",
             (product_id, shop_id, design_id, now),
         )
-        won = await self.db.execute(
-            "UPDATE products SET lease_owner = ?, lease_until = ?, updated_at = ? "
-            "WHERE product_id = ? AND (lease_owner IS NULL OR lease_until < ?)",
-            (token, now + self.lease_s, now, product_id, now),
-        )
-        if not won:
-            return None
-        rows = await self.db.fetchall(
-            "SELECT rule_key, scope FROM pin_scopes WHERE product_id = ?", (product_id,)
-        )
+        try:
+            won = await self.db.execute(
+                "UPDATE products SET lease_owner = ?, lease_until = ?, updated_at = ? "
+                "WHERE product_id = ? AND (lease_owner IS NULL OR lease_until < ?)",
+                (token, now + self.lease_s, now, product_id, now),
+            )
+            if not won:
+                return None
+            rows = await self.db.fetchall(
+                "SELECT rule_key, scope FROM pin_scopes WHERE product_id = ?", (product_id,)
+            )
+        except LedgerUnavailable:  # as in claim: the lease may be taken, the answer lost
+            self._unreleased.add((_RELEASE_PRODUCT, (None, self.clock(), product_id, token)))
+            raise
         return {str(r[0]): str(r[1]).encode() for r in rows}
 
     async def record_scope(
         self, product_id: str, token: str, rule_key: str, scope_id: str, scope: bytes
     ) -> None:
-        held = await self.db.execute(
-            "UPDATE products SET updated_at = ? WHERE product_id = ? AND lease_owner = ?",
-            (self.clock(), product_id, token),
+        held = await self._recorded(
+            lambda: self.db.execute(
+                "UPDATE products SET updated_at = ? WHERE product_id = ? AND lease_owner = ?",
+                (self.clock(), product_id, token),
+            )
         )
         if not held:
             raise LeaseLost(f"lease on product {product_id} is no longer held")
-        await self.db.execute(
-            "INSERT INTO pin_scopes (product_id, rule_key, scope_id, scope, created_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, rule_key) DO NOTHING",
-            (product_id, rule_key, scope_id, _text(scope), self.clock()),
+        await self._recorded(
+            lambda: self.db.execute(
+                "INSERT INTO pin_scopes (product_id, rule_key, scope_id, scope, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, rule_key) DO NOTHING",
+                (product_id, rule_key, scope_id, _text(scope), self.clock()),
+            )
         )
 
     async def finish_product(self, product_id: str, token: str, state: str | None) -> None:
-        await self.db.execute(
-            "UPDATE products SET lease_owner = NULL, lease_until = NULL, "
-            "state = COALESCE(?, state), updated_at = ? WHERE product_id = ? AND lease_owner = ?",
-            (state, self.clock(), product_id, token),
-        )
+        await self._release(_RELEASE_PRODUCT, (state, self.clock(), product_id, token))
 
     async def scopes(self, product_id: str) -> dict[str, str]:
         rows = await self.db.fetchall(

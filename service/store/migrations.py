@@ -109,7 +109,17 @@ def _v5(dialect: Dialect) -> list[str]:
     return ["ALTER TABLE designs DROP COLUMN correlation_id"]
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
+def _v6(dialect: Dialect) -> list[str]:
+    """One row per replica, written by the ledger probe while the database is thought away."""
+    return [
+        """CREATE TABLE ledger_heartbeat (
+            replica TEXT PRIMARY KEY,
+            at DOUBLE PRECISION NOT NULL
+        )"""
+    ]
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6)]
 
 
 async def current_version(db: Database) -> int:

@@ -132,8 +132,10 @@ async def start_replicas(
     heavy_calls: int,
     heavy_window_s: float,
     **extra: str,
-) -> None:
-    """``count`` replicas on one ledger, each ready, with the heavy limit scaled down."""
+) -> list[str]:
+    """``count`` replicas on one ledger, each ready, with the heavy limit scaled down; the base
+    URL of each one's HTTP API."""
+    urls = []
     for n in range(count):
         env = service_env(
             rig.amqp_url,
@@ -146,6 +148,8 @@ async def start_replicas(
             **{"QUOTA_MAX_HOLD_S": "0.05", **extra},
         )
         await start_replica(env, rig.workdir / f"replica-{n}.log", procs)
+        urls.append(f"http://127.0.0.1:{env['HTTP_PORT']}")
+    return urls
 
 
 async def stop_replicas(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[int]:

@@ -10,6 +10,7 @@ by ``webhook-id`` (a replay answers 202 again and publishes nothing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from consumers.ports import LedgerUnavailable
 from contracts.cloudevents import (
     STRUCTURED_CONTENT_TYPE,
     CloudEvent,
@@ -27,6 +29,7 @@ from contracts.cloudevents import (
 from contracts.errors import ContractError
 from contracts.events import DESIGN_APPROVED, decode_data
 from service import problems
+from service.ledger_watch import LedgerWatch
 from service.webhooks.deliveries import Deliveries
 from service.webhooks.ratelimit import RateLimit
 from service.webhooks.signatures import Producer, verify
@@ -51,6 +54,12 @@ def problem(status: int, slug: str, detail: str, headers: dict[str, str] | None 
 
 
 UNAUTHORIZED = problem(401, "unauthorized", "The webhook signature could not be verified.")
+LEDGER_AWAY = problem(
+    503,
+    "ledger-unavailable",
+    "The service's database is not answering; nothing was published. Retry the delivery.",
+    {"Retry-After": "5"},
+)
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Ingress:
     deliveries: Deliveries
     publish: Callable[[CloudEvent], Awaitable[None]]
     broker_ready: Callable[[], bool]
+    ledger: LedgerWatch | None  # where the idempotency record lives; None in unit tests
     rate: RateLimit
     tolerance_s: float
     max_body_bytes: int
@@ -129,9 +139,46 @@ class Ingress:
                 "The broker is not reachable; retry the delivery.",
                 {"Retry-After": "5"},
             )
-        seen = await self.deliveries.claim(webhook_id, producer.name, len(events))
+        refused = await self._claim(webhook_id, producer, events)
+        if refused is not None:
+            return refused
+        try:
+            for event in events:
+                await asyncio.wait_for(self.publish(event), PUBLISH_TIMEOUT_S)
+        except Exception as exc:  # nothing is acknowledged: the producer's retry carries it
+            with contextlib.suppress(LedgerUnavailable):
+                await self.deliveries.release(webhook_id)
+            log.warning("webhook.publish_failed", webhook_id=webhook_id, error=str(exc))
+            return problem(
+                503,
+                "broker-unavailable",
+                "The broker did not confirm the events; retry the delivery.",
+                {"Retry-After": "5"},
+            )
+        try:
+            await self.deliveries.published(webhook_id)
+        except LedgerUnavailable as exc:  # the events are out: the producer's answer stands
+            log.warning("webhook.record_unwritten", webhook_id=webhook_id, error=str(exc))
+        log.info(
+            "webhook.accepted", webhook_id=webhook_id, producer=producer.name, events=len(events)
+        )
+        return Answer(202, {"accepted": len(events), "ids": ids, "duplicate": False}, {})
+
+    async def _claim(
+        self, webhook_id: str, producer: Producer, events: list[CloudEvent]
+    ) -> Answer | None:
+        """Claim the webhook-id for this delivery (None), or the answer to give instead."""
+        if self.ledger is not None and not self.ledger.available:
+            return LEDGER_AWAY
+        try:
+            seen = await self.deliveries.claim(webhook_id, producer.name, len(events))
+        except LedgerUnavailable as exc:
+            if self.ledger is not None:
+                await self.ledger.down(exc)
+            return LEDGER_AWAY
         if seen == "published":
             log.info("webhook.replayed", webhook_id=webhook_id, producer=producer.name)
+            ids = [e.id for e in events]
             return Answer(202, {"accepted": len(events), "ids": ids, "duplicate": True}, {})
         if seen is not None:
             return problem(
@@ -140,23 +187,7 @@ class Ingress:
                 "A delivery with this webhook-id is being published; retry.",
                 {"Retry-After": "1"},
             )
-        try:
-            for event in events:
-                await asyncio.wait_for(self.publish(event), PUBLISH_TIMEOUT_S)
-        except Exception as exc:  # nothing is acknowledged: the producer's retry carries it
-            await self.deliveries.release(webhook_id)
-            log.warning("webhook.publish_failed", webhook_id=webhook_id, error=str(exc))
-            return problem(
-                503,
-                "broker-unavailable",
-                "The broker did not confirm the events; retry the delivery.",
-                {"Retry-After": "5"},
-            )
-        await self.deliveries.published(webhook_id)
-        log.info(
-            "webhook.accepted", webhook_id=webhook_id, producer=producer.name, events=len(events)
-        )
-        return Answer(202, {"accepted": len(events), "ids": ids, "duplicate": False}, {})
+        return None
 
 
 class _Unsupported(Exception):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -208,3 +210,60 @@ class FakeQuota:
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         self.throttles.append(retry_after_s)
         return retry_after_s or 60.0
+
+
+@dataclass
+class FakeMessage:
+    """An incoming AMQP message as the consume loop sees it, recording how it was settled."""
+
+    body: bytes
+    content_type: str | None
+    headers: dict[str, Any]
+    message_id: str | None = "m-1"
+    correlation_id: str | None = None
+    content_encoding: str | None = None
+    type: str | None = None
+    timestamp: datetime | None = None
+    app_id: str | None = None
+    routing_key: str | None = "design.approved"
+    settled: list[str] = field(default_factory=list)
+
+    async def ack(self) -> None:
+        self.settled.append("ack")
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.settled.append("nack")
+
+    async def reject(self, requeue: bool = False) -> None:
+        self.settled.append("reject")
+
+
+@dataclass
+class RecordingPublisher:
+    """Publishes nowhere: the routing keys of events and the queues of copies, in order."""
+
+    events: list[str] = field(default_factory=list)
+    copies: list[str] = field(default_factory=list)
+    copied: list[Any] = field(default_factory=list)  # the copies themselves
+
+    async def publish_event(self, event: Any, routing_key: str) -> None:
+        self.events.append(routing_key)
+
+    async def send_to_queue(self, queue: str, message: Any) -> None:
+        self.copies.append(queue)
+        self.copied.append(message)
+
+
+@dataclass
+class RecordingQueue:
+    """Stands in for an aio-pika queue: what was consumed and cancelled, in order."""
+
+    calls: list[str] = field(default_factory=list)
+    channel: Any = field(default_factory=lambda: type("Channel", (), {"is_closed": False})())
+
+    async def consume(self, callback: Any) -> str:
+        self.calls.append("consume")
+        return f"tag-{len(self.calls)}"
+
+    async def cancel(self, tag: str) -> None:
+        self.calls.append(f"cancel {tag}")

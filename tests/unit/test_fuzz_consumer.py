@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,45 +18,9 @@ from consumers import design_approved
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.topology import DESIGN_APPROVED_QUEUE
 from service.samples import design_event, sample_design
-from tests.unit.fakes import FakeFourthwall, FakeLedger, FakeQuota
+from tests.unit.fakes import FakeFourthwall, FakeLedger, FakeMessage, FakeQuota, RecordingPublisher
 
 VALID = msgspec.json.decode(msgspec.json.encode(design_event(sample_design("shop-1", 0, "fz"))))
-
-
-@dataclass
-class FakeMessage:
-    body: bytes
-    content_type: str | None
-    headers: dict[str, Any]
-    message_id: str | None = "m-1"
-    correlation_id: str | None = None
-    content_encoding: str | None = None
-    type: str | None = None
-    timestamp: datetime | None = None
-    app_id: str | None = None
-    routing_key: str | None = "design.approved"
-    settled: list[str] = field(default_factory=list)
-
-    async def ack(self) -> None:
-        self.settled.append("ack")
-
-    async def nack(self, requeue: bool = True) -> None:
-        self.settled.append("nack")
-
-    async def reject(self, requeue: bool = False) -> None:
-        self.settled.append("reject")
-
-
-@dataclass
-class RecordingPublisher:
-    events: list[str] = field(default_factory=list)
-    copies: list[str] = field(default_factory=list)
-
-    async def publish_event(self, event: Any, routing_key: str) -> None:
-        self.events.append(routing_key)
-
-    async def send_to_queue(self, queue: str, message: Any) -> None:
-        self.copies.append(queue)
 
 
 json_values = st.recursive(

@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from service.broker.consumer import Consumer, RetryPolicy
 from service.broker.switch import OPERATOR, ConsumerSwitch
 from service.broker.topology import DESIGN_APPROVED_QUEUE
-
-
-@dataclass
-class RecordingQueue:
-    """Stands in for an aio-pika queue: what was consumed and cancelled, in order."""
-
-    calls: list[str] = field(default_factory=list)
-    channel: Any = field(default_factory=lambda: type("Channel", (), {"is_closed": False})())
-
-    async def consume(self, callback: Any) -> str:
-        self.calls.append("consume")
-        return f"tag-{len(self.calls)}"
-
-    async def cancel(self, tag: str) -> None:
-        self.calls.append(f"cancel {tag}")
+from tests.unit.fakes import RecordingQueue
 
 
 def switch() -> ConsumerSwitch:
