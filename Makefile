@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: setup demo test lint unit integration e2e sandbox run clean
+.PHONY: setup demo test slow lint unit integration e2e sandbox run clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -13,7 +13,12 @@ demo: setup
 
 test: setup lint
 	@scripts/ensure-services.sh
-	$(UV) run pytest
+	$(UV) run pytest -m "not slow"
+
+# Tests of a minute or more each (the 60 s ledger outage); CI runs them after `make test`.
+slow: setup
+	@scripts/ensure-services.sh
+	$(UV) run pytest -m slow
 
 lint: setup
 	$(UV) run ruff check .

@@ -266,7 +266,12 @@ def admin(settings: Settings, resources: Resources, operations: Operations) -> R
     if not settings.admin_token:
         return None
     return admin_router(
-        settings.admin_token, resources.ledger, resources.quota, operations, resources.metrics
+        settings.admin_token,
+        resources.ledger,
+        resources.quota,
+        operations,
+        resources.metrics,
+        resources.ledger_watch,
     )
 
 

@@ -213,6 +213,7 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         "MerchPipelineNeedsReconciliation",
         "MerchPipelineDeadLettersGrowing",
         "MerchPipelineFourthwallThrottled",
+        "MerchPipelineLedgerDown",
         "MerchPipelineBrokerLost",
     }
     exported = set(re.findall(r"^# TYPE (merch_\w+)", Metrics().render().decode(), re.M))

@@ -4,20 +4,30 @@ test cuts (the shared server keeps running), SQLite locked by another connection
 from __future__ import annotations
 
 import asyncio
+import base64
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+import msgspec
 import pytest
 
 from consumers.ports import Delivery, DesignKey, LedgerUnavailable
+from service.broker.codec import event_message
+from service.samples import design_event, sample_design
+from service.settings import load_settings
 from service.store.database import open_database
 from service.store.ledger import Ledger
 from service.store.migrations import migrate
+from service.testing.broker import publish, watching
+from service.testing.inprocess import running_service
+from service.testing.polling import eventually
 from service.testing.postgres import throwaway_postgres
 from service.testing.proxy import TcpProxy
+from tests.support import signed
 
 pytestmark = pytest.mark.integration
 KEY = DesignKey("shop-1", "d-outage", 1)
@@ -92,3 +102,59 @@ async def test_a_locked_sqlite_file_is_unavailable_past_its_busy_timeout(tmp_pat
     await ledger.heartbeat("probe")  # the lock is gone: the probe's write goes through
     assert await ledger.claim(KEY, delivery()) is not None
     await db.close()
+
+
+async def test_while_the_ledger_is_away_the_http_doors_say_so_and_nothing_is_lost(
+    service_env: dict[str, str], amqp_url: str
+) -> None:
+    secret = "whsec_" + base64.b64encode(b"outage-webhook-secret-0123456789").decode()
+    token = "admin-token-outage"
+    async with throwaway_postgres() as url, watching(amqp_url) as watcher:
+        parts = urlsplit(url)
+        proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+        port = await proxy.start()
+        env = {
+            **service_env,
+            "DATABASE_URL": through(port, url),
+            "ADMIN_TOKEN": token,
+            "WEBHOOK_SECRETS": secret,
+            "LEDGER_TIMEOUT_S": "1",
+        }
+        base = f"http://127.0.0.1:{env['HTTP_PORT']}"
+        admin = {"authorization": f"Bearer {token}"}
+        try:
+            async with (
+                running_service(load_settings(env)) as service,
+                httpx.AsyncClient(base_url=base) as http,
+            ):
+                await proxy.cut()
+                design = design_event(sample_design("shop-1", 0, "doors"))
+                await publish(amqp_url, event_message(design))
+
+                async def unready() -> bool:
+                    return not service.readiness().ready
+
+                await eventually(unready, timeout=10, what="the consumer to notice the outage")
+                ready = await http.get("/health/ready")
+                assert ready.status_code == 503
+                assert ready.json()["ledger_available"] is False and ready.json()["ledger_error"]
+                consumers = (await http.get("/admin/consumers", headers=admin)).json()
+                assert {c["name"]: c["paused_for"] for c in consumers} == {
+                    "design-approved": ["ledger"],
+                    "product-created": ["ledger"],
+                }
+                body = msgspec.json.encode(design_event(sample_design("shop-1", 1, "doors")))
+                for answer in (
+                    await http.get("/admin/designs", headers=admin),
+                    await http.post(
+                        "/webhooks/design-approved", content=body, headers=signed(secret, body)
+                    ),
+                ):
+                    assert answer.status_code == 503 and answer.headers["retry-after"]
+                    assert answer.json()["type"] == "urn:merch-pipeline:problem:ledger-unavailable"
+                await proxy.restore()
+                await watcher.wait_for("pins.created", 1, timeout=20)
+                assert service.readiness().ready
+                assert watcher.of_type("product.failed") == []
+        finally:
+            await proxy.close()

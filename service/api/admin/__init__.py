@@ -20,6 +20,8 @@ from service.api.admin.designs import DesignsController
 from service.api.admin.events import EventsController
 from service.api.admin.guard import bearer_guard
 from service.api.admin.shops import ShopsController
+from service.errors import Unavailable
+from service.ledger_watch import LedgerWatch
 from service.observability.metrics import Metrics
 from service.operations import Operations
 from service.quota.store import QuotaStore, Unlimited
@@ -34,6 +36,21 @@ def _value(value: object) -> Provide:
     return Provide(provide, sync_to_thread=False, use_cache=True)
 
 
+def _needs_ledger(value: object, watch: LedgerWatch | None) -> Provide:
+    """A dependency on the ledger: while it is away, 503 at once (no statement waits for a
+    database known to be down)."""
+
+    def provide() -> Any:
+        if watch is not None and not watch.available:
+            raise Unavailable(
+                f"the service's database is not answering ({watch.error}); try again shortly",
+                slug="ledger-unavailable",
+            )
+        return value
+
+    return Provide(provide, sync_to_thread=False)
+
+
 def operator_of(request: Request[Any, Any, Any]) -> str:
     """Who did it, for the audit line: X-Operator if the caller names themselves."""
     return request.headers.get("x-operator", "admin-token")[:80]
@@ -45,6 +62,7 @@ def admin_router(
     quota: QuotaStore | Unlimited,
     operations: Operations,
     metrics: Metrics | None = None,
+    ledger_watch: LedgerWatch | None = None,
 ) -> Router:
     return Router(
         path="/admin",
@@ -56,8 +74,8 @@ def admin_router(
             EventsController,
         ],
         dependencies={
-            "ledger": _value(ledger),
-            "quota": _value(quota if isinstance(quota, QuotaStore) else None),
+            "ledger": _needs_ledger(ledger, ledger_watch),
+            "quota": _needs_ledger(quota if isinstance(quota, QuotaStore) else None, ledger_watch),
             "operations": _value(operations),
             "audit": _value(Audit(metrics)),
             "operator": Provide(operator_of, sync_to_thread=False),
