@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Router
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
-from service.api.admin.audit import Audit
+from service.api.admin.audit import Acting, Audit
 from service.api.admin.consumers import ConsumersController
 from service.api.admin.dead_letters import DeadLettersController
 from service.api.admin.designs import DesignsController
@@ -51,9 +51,13 @@ def _needs_ledger(value: object, watch: LedgerWatch | None) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-def operator_of(request: Request[Any, Any, Any]) -> str:
-    """Who did it, for the audit line: X-Operator if the caller names themselves."""
-    return request.headers.get("x-operator", "admin-token")[:80]
+def acting_of(
+    request: Request[Any, Any, Any],
+    operations: NamedDependency[Operations],
+    audit: NamedDependency[Audit],
+) -> Acting:
+    """Who acts (X-Operator if the caller names themselves), on what, with which audit line."""
+    return Acting(request.headers.get("x-operator", "admin-token")[:80], operations, audit)
 
 
 def admin_router(
@@ -78,7 +82,7 @@ def admin_router(
             "quota": _needs_ledger(quota if isinstance(quota, QuotaStore) else None, ledger_watch),
             "operations": _value(operations),
             "audit": _value(Audit(metrics)),
-            "operator": Provide(operator_of, sync_to_thread=False),
+            "acting": Provide(acting_of, sync_to_thread=False),
         },
         guards=[bearer_guard(token)],
         tags=["admin"],

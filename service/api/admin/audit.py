@@ -1,12 +1,15 @@
-"""Who did what: one log line per operator action, and a count of them."""
+"""Who did what: one log line per operator action, and a count of them; and ``Acting``, what a
+handler of an action gets: the operator, the process's operations, and the audit line."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from service.observability.metrics import Metrics
+from service.operations import Operations
 
 log = structlog.get_logger("merch_pipeline.admin")
 
@@ -19,3 +22,14 @@ class Audit:
         log.warning("admin.action", action=action, operator=operator, **details)
         if self._metrics is not None:
             self._metrics.admin_actions.labels(action).inc()
+
+
+@dataclass(frozen=True)
+class Acting:
+    operator: str  # X-Operator, or "admin-token" when the caller does not say
+    operations: Operations
+    audit: Audit
+
+    def done(self, action: str, **details: Any) -> None:
+        """The action was carried out: its audit line."""
+        self.audit(action, self.operator, **details)

@@ -8,7 +8,7 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from service.api.admin.audit import Audit
+from service.api.admin.audit import Acting
 from service.api.admin.schemas import DeadLetter, DeadLetterQueue, Discarded, Replayed
 from service.api.problems import problem_responses
 from service.broker import dead_letters
@@ -17,31 +17,28 @@ from service.errors import NotFound
 from service.operations import Operations
 
 
-def _queue(name: FromPath[str]) -> QueueNames:
+def _queue(name: str) -> QueueNames:
     names = QUEUES.get(name)
     if names is None:
         raise NotFound(f"no dead-letter queue for {name!r}; one of {sorted(QUEUES)}")
     return names
 
 
-async def _replay(
-    operations: NamedDependency[Operations],
-    audit: NamedDependency[Audit],
-    operator: NamedDependency[str],
-    name: FromPath[str],
-    ids: frozenset[str] | None,
-    limit: int,
-) -> Replayed:
-    names = _queue(name)
+async def _replay(acting: Acting, name: str, ids: frozenset[str] | None, limit: int) -> Replayed:
+    names, operations = _queue(name), acting.operations
     async with operations.broker_channel() as channel:
         replayed = await dead_letters.replay(
-            channel, names, operator=operator, ids=ids, limit=limit, timeout_s=operations.timeout_s
+            channel,
+            names,
+            operator=acting.operator,
+            ids=ids,
+            limit=limit,
+            timeout_s=operations.timeout_s,
         )
     if ids is not None and not replayed:
         raise NotFound(f"no dead letter {min(ids)!r} in {name}")
-    audit(
+    acting.done(
         "dead_letters.replay",
-        operator,
         queue=names.dead_letter,
         count=len(replayed),
         ids=replayed[:20],
@@ -87,12 +84,10 @@ class DeadLettersController(Controller):
     async def replay_all(
         self,
         name: FromPath[str],
-        operations: NamedDependency[Operations],
-        audit: NamedDependency[Audit],
-        operator: NamedDependency[str],
+        acting: NamedDependency[Acting],
         limit: Annotated[int, QueryParameter(ge=1, le=dead_letters.MAX_SWEEP)] = 1000,
     ) -> Replayed:
-        return await _replay(operations, audit, operator, name, None, limit)
+        return await _replay(acting, name, None, limit)
 
     @post(
         "/{name:str}/messages/{message_id:str}/replay",
@@ -104,12 +99,10 @@ class DeadLettersController(Controller):
         self,
         name: FromPath[str],
         message_id: FromPath[str],
-        operations: NamedDependency[Operations],
-        audit: NamedDependency[Audit],
-        operator: NamedDependency[str],
+        acting: NamedDependency[Acting],
     ) -> Replayed:
         ids = frozenset({message_id})
-        return await _replay(operations, audit, operator, name, ids, dead_letters.MAX_SWEEP)
+        return await _replay(acting, name, ids, dead_letters.MAX_SWEEP)
 
     @delete(
         "/{name:str}/messages/{message_id:str}",
@@ -121,18 +114,16 @@ class DeadLettersController(Controller):
         self,
         name: FromPath[str],
         message_id: FromPath[str],
-        operations: NamedDependency[Operations],
-        audit: NamedDependency[Audit],
-        operator: NamedDependency[str],
+        acting: NamedDependency[Acting],
     ) -> Discarded:
         names = _queue(name)
-        async with operations.broker_channel() as channel:
+        async with acting.operations.broker_channel() as channel:
             dropped = await dead_letters.discard(
                 channel, names, frozenset({message_id}), dead_letters.MAX_SWEEP
             )
         if not dropped:
             raise NotFound(f"no dead letter {message_id!r} in {name}")
-        audit("dead_letters.discard", operator, queue=names.dead_letter, ids=dropped)
+        acting.done("dead_letters.discard", queue=names.dead_letter, ids=dropped)
         return Discarded(queue=names.dead_letter, discarded=len(dropped))
 
     @delete(
@@ -144,12 +135,10 @@ class DeadLettersController(Controller):
     async def purge(
         self,
         name: FromPath[str],
-        operations: NamedDependency[Operations],
-        audit: NamedDependency[Audit],
-        operator: NamedDependency[str],
+        acting: NamedDependency[Acting],
     ) -> Discarded:
         names = _queue(name)
-        async with operations.broker_channel() as channel:
+        async with acting.operations.broker_channel() as channel:
             count = await dead_letters.purge(channel, names)
-        audit("dead_letters.purge", operator, queue=names.dead_letter, count=count)
+        acting.done("dead_letters.purge", queue=names.dead_letter, count=count)
         return Discarded(queue=names.dead_letter, discarded=count)

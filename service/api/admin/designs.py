@@ -13,7 +13,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from consumers.ports import DesignKey
 from service import recovery
-from service.api.admin.audit import Audit
+from service.api.admin.audit import Acting
 from service.api.admin.schemas import (
     DesignDetail,
     DesignPage,
@@ -23,7 +23,6 @@ from service.api.admin.schemas import (
 )
 from service.api.problems import problem_responses
 from service.errors import ActionError, NotFound
-from service.operations import Operations
 from service.store.ledger import DesignRow, Ledger
 
 
@@ -101,15 +100,13 @@ class DesignsController(Controller):
         self,
         design_ref: DesignRef,
         ledger: NamedDependency[Ledger],
-        operations: NamedDependency[Operations],
-        audit: NamedDependency[Audit],
-        operator: NamedDependency[str],
+        acting: NamedDependency[Acting],
     ) -> RetryResult:
         key = design_key(design_ref)
         action = await recovery.retry_design(
-            ledger, key, operator=operator, send=operations.send_design_to_queue
+            ledger, key, operator=acting.operator, send=acting.operations.send_design_to_queue
         )
-        audit("retry", operator, design=design_ref, outcome=action)
+        acting.done("retry", design=design_ref, outcome=action)
         return RetryResult(action=action, design=(await _detail(ledger, key, design_ref)).design)
 
     @post(
@@ -123,13 +120,15 @@ class DesignsController(Controller):
         design_ref: DesignRef,
         data: JSONBody[ReconcileRequest],
         ledger: NamedDependency[Ledger],
-        operations: NamedDependency[Operations],
-        audit: NamedDependency[Audit],
-        operator: NamedDependency[str],
+        acting: NamedDependency[Acting],
     ) -> DesignDetail:
         key = design_key(design_ref)
         await recovery.reconcile_design(
-            ledger, key, data.product_id, operator=operator, publish=operations.publish_event
+            ledger,
+            key,
+            data.product_id,
+            operator=acting.operator,
+            publish=acting.operations.publish_event,
         )
-        audit("reconcile", operator, design=design_ref, product_id=data.product_id)
+        acting.done("reconcile", design=design_ref, product_id=data.product_id)
         return await _detail(ledger, key, design_ref)

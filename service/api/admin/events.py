@@ -11,11 +11,10 @@ from litestar.di import NamedDependency
 from contracts.cloudevents import decode_structured
 from contracts.errors import ContractError
 from contracts.events import DESIGN_APPROVED, decode_data, unknown_fields
-from service.api.admin.audit import Audit
+from service.api.admin.audit import Acting
 from service.api.admin.schemas import PublishedEvent
 from service.api.problems import problem_responses
 from service.errors import ActionError, Unavailable
-from service.operations import Operations
 
 
 class EventsController(Controller):
@@ -30,9 +29,7 @@ class EventsController(Controller):
     async def publish_design(
         self,
         request: Request[Any, Any, Any],
-        operations: NamedDependency[Operations],
-        audit: NamedDependency[Audit],
-        operator: NamedDependency[str],
+        acting: NamedDependency[Acting],
     ) -> PublishedEvent:
         try:
             event = decode_structured(await request.body())
@@ -47,10 +44,10 @@ class EventsController(Controller):
                 slug="unknown-field",
             )
         try:
-            await operations.publish_design_event(event)
+            await acting.operations.publish_design_event(event)
         except Exception as exc:
             raise Unavailable(
                 "the broker did not confirm the event", slug="broker-unavailable"
             ) from exc
-        audit("publish", operator, event_id=event.id)
+        acting.done("publish", event_id=event.id)
         return PublishedEvent(id=event.id, routing_key=DESIGN_APPROVED.routing_key)
