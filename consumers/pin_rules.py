@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 import msgspec
@@ -32,6 +33,16 @@ def item_identity(template: str, product: ProductCreatedV1) -> str:
         design_id=product.design_id,
         customization_id=product.customization_id,
     )
+
+
+FENCE_TAG_PREFIX = "merch-pipeline:"
+
+
+def fence_tag(product_id: str, rule_key: str) -> str:
+    """The tag that names a scope we create for (product, rule), so a retry can find it in
+    Luigi's Box when the answer to the create was lost. Deterministic, short, URL-safe."""
+    digest = hashlib.sha256(f"{product_id}\x00{rule_key}".encode()).hexdigest()[:24]
+    return FENCE_TAG_PREFIX + digest
 
 
 def plan_scopes(

@@ -67,6 +67,10 @@ class Fourthwall(Protocol):
 class LuigisBox(Protocol):
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse: ...
 
+    async def find_scope(self, shop_id: str, tag: str) -> ScopeResponse | None:
+        """The scope carrying ``tag``, if one exists (a request whose answer was lost)."""
+        ...
+
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
@@ -170,12 +174,24 @@ class DesignLedger(Protocol):
     async def release(self, key: DesignKey, token: str) -> None: ...
 
 
+class ProductRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A product's pin scopes so far: recorded ones by rule key (the PinScope as published),
+    and the rule keys whose scope was asked for (it may exist even if never recorded)."""
+
+    scopes: dict[str, bytes] = {}
+    requested: frozenset[str] = frozenset()
+
+
 class ProductLedger(Protocol):
     async def claim_product(
         self, product_id: str, shop_id: str, design_id: str, token: str
-    ) -> dict[str, bytes] | None:
-        """The scopes already created for the product by rule key, leased to ``token``;
-        None while another delivery holds the product."""
+    ) -> ProductRecord | None:
+        """The product's scopes so far, leased to ``token``; None while another delivery
+        holds the product."""
+        ...
+
+    async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:
+        """Before the scope call: from now on, a retry looks for the scope before creating."""
         ...
 
     async def record_scope(

@@ -1,7 +1,10 @@
 """product.created → one Luigi's Box pin scope per pin rule → pins.created.
 
 Each scope is recorded per (product, rule) as soon as Luigi's Box created it, so a redelivered
-or duplicated product.created creates no scope twice.
+or duplicated product.created creates no scope twice. Before the call the ledger records that
+the scope was asked for, and the scope carries a tag naming (product, rule): when the answer was
+lost (the process died, the connection dropped, the ledger write failed), the next attempt
+finds the scope by its tag and adopts it instead of creating a second one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 import msgspec
 
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
-from consumers.pin_rules import PinRules, plan_scopes
+from consumers.pin_rules import PinRules, fence_tag, plan_scopes
 from consumers.ports import (
     Clock,
     Delivery,
@@ -19,10 +22,11 @@ from consumers.ports import (
     LuigisBox,
     MissingCredentials,
     ProductLedger,
+    ProductRecord,
     UpstreamError,
 )
 from contracts.events import PinScope, PinsCreatedV1, ProductCreatedV1, ProductFailedV1
-from contracts.luigisbox import ScopeRequest
+from contracts.luigisbox import ScopeRequest, ScopeResponse
 
 _encoder = msgspec.json.Encoder()
 
@@ -90,16 +94,18 @@ async def handle(product: ProductCreatedV1, delivery: Delivery, *, ports: Ports)
 
 
 async def _pin(
-    product: ProductCreatedV1, done: dict[str, bytes], delivery: Delivery, ports: Ports
+    product: ProductCreatedV1, done: ProductRecord, delivery: Delivery, ports: Ports
 ) -> Outcome:
     template = ports.identity_template_for.get(product.shop_id, ports.rules.item_identity_template)
     scopes: list[PinScope] = []
-    for rule_key, request in plan_scopes(product, ports.rules, template, ports.clock()):
-        if rule_key in done:
-            scopes.append(msgspec.json.decode(done[rule_key], type=PinScope))
+    for rule_key, planned in plan_scopes(product, ports.rules, template, ports.clock()):
+        if rule_key in done.scopes:
+            scopes.append(msgspec.json.decode(done.scopes[rule_key], type=PinScope))
             continue
+        tag = fence_tag(product.product_id, rule_key)
+        request = msgspec.structs.replace(planned, tags=[*(planned.tags or []), tag])
         try:
-            created = await ports.luigisbox.create_scope(product.shop_id, request)
+            created = await _scope_of(product, rule_key, request, tag, done, delivery, ports)
         except MissingCredentials as exc:
             return _reject(product, "MISSING_CREDENTIALS", str(exc), delivery, retryable=False)
         except UpstreamError as exc:
@@ -123,6 +129,26 @@ async def _pin(
     )
     event_id = stable_event_id("pins.created", product.shop_id, product.product_id)
     return Done(events=[Outgoing(data=data, event_id=event_id, subject=product.design_id)])
+
+
+async def _scope_of(
+    product: ProductCreatedV1,
+    rule_key: str,
+    request: ScopeRequest,
+    tag: str,
+    done: ProductRecord,
+    delivery: Delivery,
+    ports: Ports,
+) -> ScopeResponse:
+    """The scope for (product, rule): the one an earlier attempt made if its answer was lost,
+    else a new one, recorded as asked for before the call."""
+    if rule_key in done.requested:
+        found = await ports.luigisbox.find_scope(product.shop_id, tag)
+        if found is not None:
+            return found
+    else:
+        await ports.ledger.record_scope_requested(product.product_id, delivery.token, rule_key)
+    return await ports.luigisbox.create_scope(product.shop_id, request)
 
 
 def _reject(

@@ -1,6 +1,8 @@
-"""Luigi's Box recommender pin scopes: ``POST /v1/recommender/pin/{TRACKER_ID}/scope``.
+"""Luigi's Box recommender pin scopes: create one (``POST /v1/recommender/pin/{TRACKER_ID}/scope``)
+and list them filtered by tag (``POST /v1/recommender/pin/{TRACKER_ID}/scopes?tag=…``).
 
-snake_case on the wire. Requests are HMAC-signed (see ``service.upstreams.luigisbox_auth``).
+snake_case on the wire. Requests are HMAC-signed (see ``service.upstreams.luigisbox_auth``); the
+listing signs its path without the query string, as its page says.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ CONTENT_TYPE = "application/json; charset=utf-8"
 
 def scope_path(tracker_id: str) -> str:
     return f"/v1/recommender/pin/{tracker_id}/scope"
+
+
+def scopes_path(tracker_id: str) -> str:
+    """The listing ("Get Customizations"); filters and pagination go in the query string."""
+    return f"/v1/recommender/pin/{tracker_id}/scopes"
 
 
 TargetType = Literal["item", "criteria", "all"]
@@ -48,6 +55,14 @@ class ScopeResponse(msgspec.Struct, frozen=True, kw_only=True):
     target_type: str
     created_at: str
     target_identity: str | None = None
+    tags: list[str] | None = None
+
+
+class ScopeList(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of the listing: ``results``, as the Export endpoint documents its list."""
+
+    results: list[ScopeResponse] = []
+    total: int | None = None
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):

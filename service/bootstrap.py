@@ -157,10 +157,13 @@ def build_consumers(
         ),
         failpoints,
     )
-    luigisbox = LuigisBoxClient(
-        resources.luigisbox_http,
-        partial(luigisbox_account, settings),
-        observe=resources.metrics.observe_call,
+    luigisbox = tripwire(
+        LuigisBoxClient(
+            resources.luigisbox_http,
+            partial(luigisbox_account, settings),
+            observe=resources.metrics.observe_call,
+        ),
+        failpoints,
     )
     busy = min(settings.retry_delays_s)
 

@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
+from contracts.luigisbox import scopes_path
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, FourthwallSandbox
 from service.sandbox.luigisbox import LuigisBoxSandbox
@@ -138,6 +139,20 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             answer: Answer = (status, {"reason": "Injected failure"}, extra)
             return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
         answer = sandbox.luigisbox.create_scope(tracker_id, await request.body())
+        if answer[0] < 300 and sandbox.answer_lost(endpoint):
+            answer = (504, {"reason": "Gateway timeout"}, {})  # created; the answer never comes
+        return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
+
+    @post("/v1/recommender/pin/{tracker_id:str}/scopes", status_code=200)
+    async def scopes(request: Request[Any, Any, Any], tracker_id: FromPath[str]) -> Response[bytes]:
+        endpoint = "/v1/recommender/pin/{tracker}/scopes"
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        path = scopes_path(tracker_id)  # signed without the query string
+        denied = sandbox.luigisbox.check_auth(tracker_id, headers, datetime.now(UTC), path)
+        if denied is not None:
+            return _respond(sandbox.record("luigisbox", endpoint, tracker_id, denied))
+        query = {key: request.query_params.getall(key) for key in request.query_params}
+        answer = sandbox.luigisbox.list_scopes(tracker_id, query)
         return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
 
     @get("/_sandbox/records")
@@ -155,7 +170,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
         return {"status": "ok"}
 
     return Litestar(
-        route_handlers=[customizations, products, scope, records, faults, health],
+        route_handlers=[customizations, products, scope, scopes, records, faults, health],
         openapi_config=None,
         logging_config=None,
         state=State({"sandbox": sandbox}),

@@ -1,4 +1,5 @@
-"""Sandbox Luigi's Box: pin scopes behind the documented HMAC scheme."""
+"""Sandbox Luigi's Box: pin scopes behind the documented HMAC scheme: create one, and list them
+filtered by model, tag, target type and identity, with limit/offset ("Get Customizations")."""
 
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ class LuigisBoxSandbox:
         self.keys = {t.tracker_id: t.private_key for t in config.trackers}
         self.scopes: list[dict[str, Any]] = []
 
-    def check_auth(self, tracker_id: str, headers: dict[str, str], now: datetime) -> Answer | None:
+    def check_auth(
+        self, tracker_id: str, headers: dict[str, str], now: datetime, path: str | None = None
+    ) -> Answer | None:
+        """The HMAC check over ``path`` (the scope path unless given; the listing's path is
+        signed without its query string)."""
         if tracker_id not in self.keys:
             return _fail(404, "Tracker not found")
         content_type = headers.get("content-type", "")
@@ -49,7 +54,7 @@ class LuigisBoxSandbox:
         if sent.tzinfo is None or abs((now - sent).total_seconds()) > self.config.date_skew_s:
             return _fail(401, "Missing or invalid authentication")
         expected = signature(
-            self.keys[tracker_id], "POST", content_type, date, scope_path(tracker_id)
+            self.keys[tracker_id], "POST", content_type, date, path or scope_path(tracker_id)
         )
         if not hmac.compare_digest(expected, parsed[1]):
             return _fail(401, "Missing or invalid authentication")
@@ -95,6 +100,42 @@ class LuigisBoxSandbox:
         self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
         return 201, scope, {}
 
+    def list_scopes(self, tracker_id: str, query: dict[str, list[str]]) -> Answer:
+        """The tracker's scopes matching every given filter (each filter: any of its values)."""
+        try:
+            limit = int(query.get("limit", ["10"])[-1])
+            offset = int(query.get("offset", ["0"])[-1])
+        except ValueError:
+            return _fail(422, "Validation error", {"limit": ["Must be an integer"]})
+        if limit < 0 or offset < 0:
+            return _fail(422, "Validation error", {"limit": ["Must not be negative"]})
+        bad_types = [t for t in query.get("target_type", []) if t not in _TARGET_TYPES]
+        if bad_types:
+            return _fail(422, "Validation error", {"target_type": [f"Invalid: {bad_types[0]}"]})
+
+        def matches(scope: dict[str, Any]) -> bool:
+            tags = scope["request"].get("tags") or []
+            return (
+                scope["tracker_id"] == tracker_id
+                and _any_of(query.get("model"), [scope["model"]])
+                and _any_of(query.get("tag"), tags)
+                and _any_of(query.get("target_type"), [scope["target_type"]])
+                and _any_of(query.get("target_identity"), [scope["target_identity"]])
+            )
+
+        found = [self._listed(s) for s in self.scopes if matches(s)]
+        return 200, {"results": found[offset : offset + limit], "total": len(found)}, {}
+
+    @staticmethod
+    def _listed(scope: dict[str, Any]) -> dict[str, Any]:
+        raw = scope["request"]
+        keys = ("id", "model", "target_type", "target_identity", "created_at")
+        return {
+            **{k: scope[k] for k in keys},
+            "tags": raw.get("tags") or [],
+            "pin_definitions": raw.get("pin_definitions") or [],
+        }
+
     @staticmethod
     def _pin_errors(pins: Any) -> list[str]:
         if not isinstance(pins, list):
@@ -114,6 +155,10 @@ class LuigisBoxSandbox:
                 if key in pin and not _is_datetime(pin[key]):
                     found.append(f"[{index}] {key} must be an ISO 8601 date-time")
         return found
+
+
+def _any_of(wanted: list[str] | None, present: list[Any]) -> bool:
+    return not wanted or any(value in present for value in wanted)
 
 
 def _is_datetime(value: Any) -> bool:

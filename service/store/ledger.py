@@ -27,6 +27,7 @@ from consumers.ports import (
     DesignState,
     LeaseLost,
     LedgerUnavailable,
+    ProductRecord,
 )
 from service.store.database import Database
 
@@ -352,7 +353,7 @@ class Ledger:
 
     async def claim_product(
         self, product_id: str, shop_id: str, design_id: str, token: str
-    ) -> dict[str, bytes] | None:
+    ) -> ProductRecord | None:
         now = self.clock()
         await self.db.execute(
             "INSERT INTO products (product_id, shop_id, design_id, state, updated_at) "
@@ -368,24 +369,38 @@ class Ledger:
             if not won:
                 return None
             rows = await self.db.fetchall(
-                "SELECT rule_key, scope FROM pin_scopes WHERE product_id = ?", (product_id,)
+                "SELECT rule_key, scope FROM pin_scopes WHERE product_id = ? UNION ALL "
+                "SELECT rule_key, NULL FROM pin_scope_requests WHERE product_id = ?",
+                (product_id, product_id),
             )
         except LedgerUnavailable:  # as in claim: the lease may be taken, the answer lost
             self._unreleased.add((_RELEASE_PRODUCT, (None, self.clock(), product_id, token)))
             raise
-        return {str(r[0]): str(r[1]).encode() for r in rows}
+        return ProductRecord(
+            scopes={str(r[0]): str(r[1]).encode() for r in rows if r[1] is not None},
+            requested=frozenset(str(r[0]) for r in rows if r[1] is None),
+        )
+
+    async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:
+        await self._product_held(product_id, token)
+        await self.db.execute(
+            "INSERT INTO pin_scope_requests (product_id, rule_key, requested_at) "
+            "VALUES (?, ?, ?) ON CONFLICT (product_id, rule_key) DO NOTHING",
+            (product_id, rule_key, self.clock()),
+        )
+
+    async def _product_held(self, product_id: str, token: str) -> None:
+        held = await self.db.execute(
+            "UPDATE products SET updated_at = ? WHERE product_id = ? AND lease_owner = ?",
+            (self.clock(), product_id, token),
+        )
+        if not held:
+            raise LeaseLost(f"lease on product {product_id} is no longer held")
 
     async def record_scope(
         self, product_id: str, token: str, rule_key: str, scope_id: str, scope: bytes
     ) -> None:
-        held = await self._recorded(
-            lambda: self.db.execute(
-                "UPDATE products SET updated_at = ? WHERE product_id = ? AND lease_owner = ?",
-                (self.clock(), product_id, token),
-            )
-        )
-        if not held:
-            raise LeaseLost(f"lease on product {product_id} is no longer held")
+        await self._recorded(lambda: self._product_held(product_id, token))
         await self._recorded(
             lambda: self.db.execute(
                 "INSERT INTO pin_scopes (product_id, rule_key, scope_id, scope, created_at) "

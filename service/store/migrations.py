@@ -119,7 +119,19 @@ def _v6(dialect: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6)]
+def _v7(dialect: Dialect) -> list[str]:
+    """A pin scope asked for, before the call: a retry looks for it by its tag first."""
+    return [
+        """CREATE TABLE pin_scope_requests (
+            product_id TEXT NOT NULL,
+            rule_key TEXT NOT NULL,
+            requested_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (product_id, rule_key)
+        )"""
+    ]
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7)]
 
 
 async def current_version(db: Database) -> int:

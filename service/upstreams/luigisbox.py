@@ -1,4 +1,4 @@
-"""Luigi's Box client: create a recommender pin scope, HMAC-signed."""
+"""Luigi's Box client: create a recommender pin scope, and find one by tag; HMAC-signed."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import msgspec
 from consumers.ports import MissingCredentials, UpstreamError
 from contracts.luigisbox import (
     CONTENT_TYPE,
+    ScopeList,
     ScopeRequest,
     ScopeResponse,
     decode_error_body,
     scope_path,
+    scopes_path,
 )
 from service.upstreams import luigisbox_auth
 from service.upstreams.credentials import LuigisBoxAccount
@@ -56,10 +58,39 @@ class LuigisBoxClient:
         self._date = date
 
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse:
+        account = self._account(shop_id)
+        path = scope_path(account.tracker_id)
+        response = await self._post(
+            account, path, _encoder.encode(request), "/v1/recommender/pin/{tracker}/scope"
+        )
+        return decode_success("luigisbox", response, ScopeResponse)
+
+    async def find_scope(self, shop_id: str, tag: str) -> ScopeResponse | None:
+        """The listing filtered by ``tag`` ("Get Customizations"): the scope a create whose
+        answer was lost made, or None. The query string is not part of the signed path."""
+        account = self._account(shop_id)
+        path = scopes_path(account.tracker_id)
+        response = await self._post(
+            account, path, b"{}", "/v1/recommender/pin/{tracker}/scopes", {"tag": tag}
+        )
+        listed = decode_success("luigisbox", response, ScopeList)
+        return next((s for s in listed.results if tag in (s.tags or [])), None)
+
+    def _account(self, shop_id: str) -> LuigisBoxAccount:
         account = self._account_for(shop_id)
         if account is None:
             raise MissingCredentials("luigisbox", shop_id)
-        path = scope_path(account.tracker_id)
+        return account
+
+    async def _post(
+        self,
+        account: LuigisBoxAccount,
+        path: str,
+        body: bytes,
+        endpoint: str,
+        query: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST signed with a fresh Date; an error answer raises ``UpstreamError``."""
         date = self._date()
         sig = luigisbox_auth.signature(
             account.private_key.reveal(), "POST", CONTENT_TYPE, date, path
@@ -69,22 +100,17 @@ class LuigisBoxClient:
             "Date": date,
             "Authorization": luigisbox_auth.authorization(account.tracker_id, sig),
         }
-        body = _encoder.encode(request)
         started = time.monotonic()
         status: int | None = None
         try:
             response = await send(
-                "luigisbox", lambda: self._http.post(path, content=body, headers=headers)
+                "luigisbox",
+                lambda: self._http.post(path, content=body, headers=headers, params=query),
             )
             status = response.status_code
         finally:
             if self._observe:
-                self._observe(
-                    "luigisbox",
-                    "/v1/recommender/pin/{tracker}/scope",
-                    status,
-                    time.monotonic() - started,
-                )
+                self._observe("luigisbox", endpoint, status, time.monotonic() - started)
         if response.status_code >= 400:
             raise error_from_response(response)
-        return decode_success("luigisbox", response, ScopeResponse)
+        return response

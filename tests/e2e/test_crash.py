@@ -4,6 +4,7 @@ time, and check from the sandbox's own records that nothing was lost or done twi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 from collections import Counter
@@ -18,6 +19,7 @@ from service.sandbox.config import SandboxConfig
 from service.sandbox.server import free_port
 from service.testing.broker import publish, watching
 from service.testing.polling import eventually
+from service.testing.postgres import throwaway_postgres
 from service.testing.processes import http_ok, service_env, spawn, start_sandbox, wait_exit
 from service.testing.sandbox import sandbox_config
 
@@ -36,6 +38,7 @@ KILL_PLAN = [
     ("product-created", "after_claim_product=2"),  # product leased, never released
     ("design-approved", "after_claim=3"),  # design leased, never released
     ("design-approved", "after_create_customization=2"),  # a sketch the ledger never heard of
+    ("product-created", "after_create_scope=2"),  # a scope made, the ledger never heard of it
 ]
 ROLES = ("design-approved", "product-created")
 BATCH = 3
@@ -46,9 +49,21 @@ def _roomy(shops: int) -> SandboxConfig:
     return sandbox_config(shops, heavy_calls=100_000, calls=100_000)
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("ledger", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 async def test_kills_at_every_step_lose_nothing_and_duplicate_nothing(
-    amqp_url: str, tmp_path: Path
+    amqp_url: str, tmp_path: Path, ledger: str
 ) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        database = (
+            await stack.enter_async_context(throwaway_postgres())
+            if ledger == "postgresql"
+            else f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        )
+        await _kills_at_every_step(amqp_url, tmp_path, database)
+
+
+async def _kills_at_every_step(amqp_url: str, tmp_path: Path, database_url: str) -> None:
     sandbox_proc, sandbox_url, config_file = await start_sandbox(_roomy(3), tmp_path)
     base = service_env(
         amqp_url,
@@ -60,6 +75,7 @@ async def test_kills_at_every_step_lose_nothing_and_duplicate_nothing(
         MAX_ATTEMPTS="20",
         PREFETCH="1",
         FOURTHWALL_HEAVY_CALLS="100000",  # the quota is tested elsewhere
+        DATABASE_URL=database_url,
     )
     env = {role: {**base, "HTTP_PORT": str(free_port())} for role in ROLES}
     designs = [

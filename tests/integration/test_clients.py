@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import msgspec
 import pytest
 
 from consumers.ports import MissingCredentials, UpstreamError
@@ -146,3 +147,22 @@ async def test_invalid_pin_definition_is_422_with_exception_details() -> None:
             )
         assert response.status_code == 422
         assert "position" in response.json()["exception_details"]["pin_definitions"][0]
+
+
+async def test_a_scope_is_found_by_its_tag_through_the_signed_listing() -> None:
+    async with running_sandbox(sandbox_config(2)) as sandbox:
+        client = luigisbox(sandbox.url, "lb-key-1")
+        other = luigisbox(sandbox.url, "lb-key-2", tracker="0002-5678")
+        tagged = msgspec.structs.replace(SCOPE, tags=["promo", "merch-pipeline:abc"])
+        created = await client.create_scope("shop-1", tagged)
+        await client.create_scope("shop-1", msgspec.structs.replace(SCOPE, tags=["promo"]))
+        found = await client.find_scope("shop-1", "merch-pipeline:abc")
+        assert found is not None and found.id == created.id
+        assert found.tags == ["promo", "merch-pipeline:abc"]
+        assert await client.find_scope("shop-1", "merch-pipeline:none") is None
+        assert await other.find_scope("shop-2", "merch-pipeline:abc") is None  # per tracker
+        with pytest.raises(UpstreamError) as caught:
+            await luigisbox(sandbox.url, "wrong-key").find_scope("shop-1", "merch-pipeline:abc")
+        assert caught.value.status == 401
+        listed = [c for c in (await sandbox.records())["calls"] if c["endpoint"].endswith("scopes")]
+        assert [c["status"] for c in listed] == [200, 200, 200, 401]

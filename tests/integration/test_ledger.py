@@ -21,6 +21,7 @@ from consumers.ports import (
     DesignState,
     LeaseLost,
     ProductLedger,
+    ProductRecord,
 )
 from contracts.cloudevents import CloudEvent, decode_structured
 from contracts.events import ProductCreatedV1
@@ -143,7 +144,7 @@ async def test_a_ledger_of_the_previous_version_migrates_and_keeps_its_rows(db: 
     d = delivery()
     await Ledger(db).claim(KEY, d)  # the previous version's code path works on either schema
     await db.execute("UPDATE designs SET correlation_id = 'c-1'")  # a value nothing ever read
-    assert await migrate(db) == [5, 6]
+    assert await migrate(db) == [5, 6, 7]
     row = await Ledger(db).design(KEY)
     assert row is not None and row.state == "received"
     await Ledger(db).heartbeat("replica-1")  # the probe's table is there
@@ -237,8 +238,10 @@ async def test_failed_and_reconciliation_states_keep_their_event(ledger: Ledger)
 
 async def test_pin_scopes_are_recorded_once_per_rule(port_ledger: PortLedger) -> None:
     token = uuid.uuid4().hex
-    assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", token) == {}
+    assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", token) == ProductRecord()
     assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", "other") is None
+    await port_ledger.record_scope_requested("prd_1", token, "item:/p/1")
+    await port_ledger.record_scope_requested("prd_1", token, "all")  # asked, answer lost
     await port_ledger.record_scope(
         "prd_1", token, "item:/p/1", "scope-a", b'{"scope_id":"scope-a"}'
     )
@@ -246,11 +249,14 @@ async def test_pin_scopes_are_recorded_once_per_rule(port_ledger: PortLedger) ->
         "prd_1", token, "item:/p/1", "scope-b", b'{"scope_id":"scope-b"}'
     )
     await port_ledger.finish_product("prd_1", token, "pins_created")
-    assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", "next") == {
-        "item:/p/1": b'{"scope_id":"scope-a"}'
-    }
+    assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", "next") == ProductRecord(
+        scopes={"item:/p/1": b'{"scope_id":"scope-a"}'},
+        requested=frozenset({"item:/p/1", "all"}),
+    )
     with pytest.raises(LeaseLost):
         await port_ledger.record_scope("prd_1", token, "all", "scope-c", b"{}")
+    with pytest.raises(LeaseLost):
+        await port_ledger.record_scope_requested("prd_1", token, "all")
 
 
 # --- what an operator does: retry (reopen) and reconcile ----------------------------------

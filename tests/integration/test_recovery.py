@@ -37,6 +37,29 @@ async def test_a_duplicated_product_created_creates_no_second_scope(
     assert len((await sandbox.records())["scopes"]) == 1
 
 
+async def test_a_scope_whose_answer_is_lost_is_adopted_not_created_twice(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    """Luigi's Box creates every scope and the answer never arrives (a 504 after the fact):
+    the retry finds the scope by its fence tag and records it."""
+    await sandbox.set_faults(
+        lost_answer_rate=1.0, endpoints=["/v1/recommender/pin/{tracker}/scope"]
+    )
+    # within each shop's heavy limit (5 a minute); 2 item scopes and 1 "all" scope
+    designs = [sample_design(f"shop-{n % 2 + 1}", n, "lostscope") for n in range(3)]
+    async with watching(amqp_url) as watcher, running_service(settings):
+        for design in designs:
+            await publish(amqp_url, event_message(design_event(design)))
+        pins = await watcher.wait_for("pins.created", len(designs))
+    records = await sandbox.records()
+    made = [scope["id"] for scope in records["scopes"]]
+    published = [s.scope_id for p in pins for s in p.data.scopes]  # type: ignore[union-attr]
+    assert len(made) == len(designs) and sorted(published) == sorted(made)
+    creates = [c for c in records["calls"] if c["endpoint"].endswith("/scope")]
+    assert [c["status"] for c in creates] == [504] * len(designs)  # each answer lost, once
+    assert watcher.of_type("product.failed") == []
+
+
 async def test_flaky_upstreams_complete_every_design_once(
     service_env: dict[str, str], sandbox: SandboxHandle, amqp_url: str
 ) -> None:

@@ -14,6 +14,7 @@ from consumers.ports import (
     DesignRecord,
     DesignState,
     LeaseLost,
+    ProductRecord,
     Slot,
     UpstreamError,
 )
@@ -65,17 +66,31 @@ class FakeFourthwall:
 @dataclass
 class FakeLuigisBox:
     fail: Exception | None = None
+    fail_after_creating: Exception | None = None  # created, but the answer is lost
     scopes: list[ScopeRequest] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
 
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse:
         if self.fail:
             raise self.fail
         self.scopes.append(request)
+        if self.fail_after_creating:
+            raise self.fail_after_creating
+        return self._response(len(self.scopes) - 1)
+
+    async def find_scope(self, shop_id: str, tag: str) -> ScopeResponse | None:
+        self.lookups.append(tag)
+        found = [n for n, s in enumerate(self.scopes) if tag in (s.tags or [])]
+        return self._response(found[0]) if found else None
+
+    def _response(self, index: int) -> ScopeResponse:
+        request = self.scopes[index]
         return ScopeResponse(
-            id=f"scope-{len(self.scopes)}",
+            id=f"scope-{index + 1}",
             model=request.model,
             target_type=request.target_type,
             created_at="now",
+            tags=request.tags,
         )
 
 
@@ -92,6 +107,7 @@ class FakeLedger:
     records: dict[DesignKey, DesignRecord] = field(default_factory=dict)
     leases: dict[object, str] = field(default_factory=dict)
     scopes: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    scopes_requested: dict[str, set[str]] = field(default_factory=dict)
     product_states: dict[str, str] = field(default_factory=dict)
 
     def _check(self, key: object, token: str) -> None:
@@ -153,11 +169,18 @@ class FakeLedger:
 
     async def claim_product(
         self, product_id: str, shop_id: str, design_id: str, token: str
-    ) -> dict[str, bytes] | None:
+    ) -> ProductRecord | None:
         if product_id in self.leases:
             return None
         self.leases[product_id] = token
-        return dict(self.scopes.get(product_id, {}))
+        return ProductRecord(
+            scopes=dict(self.scopes.get(product_id, {})),
+            requested=frozenset(self.scopes_requested.get(product_id, set())),
+        )
+
+    async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:
+        self._check(product_id, token)
+        self.scopes_requested.setdefault(product_id, set()).add(rule_key)
 
     async def record_scope(
         self, product_id: str, token: str, rule_key: str, scope_id: str, scope: bytes

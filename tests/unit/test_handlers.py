@@ -8,7 +8,7 @@ import msgspec
 
 from consumers import design_approved, product_created
 from consumers.outcomes import Defer, Done, Reject, Retry
-from consumers.pin_rules import PinRules
+from consumers.pin_rules import PinRules, fence_tag
 from consumers.ports import DesignKey, MissingCredentials, UpstreamError
 from contracts.events import (
     DesignApprovedV1,
@@ -293,6 +293,46 @@ async def test_scopes_already_recorded_are_not_created_again() -> None:
     assert isinstance(pins, PinsCreatedV1)
     assert [s.scope_id for s in pins.scopes] == ["old-scope", "scope-1"]
     assert ledger.product_states["prd_1"] == "pins_created"
+
+
+async def test_a_scope_whose_answer_was_lost_is_found_by_its_tag_not_created_twice() -> None:
+    ledger = FakeLedger()
+    lost = UpstreamError(
+        api="luigisbox", status=None, code="TIMEOUT", detail="read timed out", retryable=True
+    )
+    luigisbox = FakeLuigisBox(fail_after_creating=lost)
+    first = await product_created.handle(
+        product(["/p/a"]), delivery(), ports=pin_ports(luigisbox, ledger)
+    )
+    assert isinstance(first, Retry) and len(luigisbox.scopes) == 1
+    tag = fence_tag("prd_1", "item:/p/a")
+    assert tag in (luigisbox.scopes[0].tags or [])  # the scope carries its fence tag
+    luigisbox.fail_after_creating = None
+    again = await product_created.handle(
+        product(["/p/a"]), delivery(attempt=2, token="t-2"), ports=pin_ports(luigisbox, ledger)
+    )
+    assert isinstance(again, Done) and len(luigisbox.scopes) == 1  # adopted, not created
+    assert luigisbox.lookups == [tag]
+    pins = again.events[0].data
+    assert isinstance(pins, PinsCreatedV1) and [s.scope_id for s in pins.scopes] == ["scope-1"]
+
+
+async def test_a_scope_asked_for_but_never_made_is_created_after_looking() -> None:
+    ledger = FakeLedger()
+    ledger.scopes_requested["prd_1"] = {"all"}  # the process died before the request left
+    luigisbox = FakeLuigisBox()
+    outcome = await product_created.handle(
+        product([]), delivery(), ports=pin_ports(luigisbox, ledger)
+    )
+    assert isinstance(outcome, Done)
+    assert luigisbox.lookups == [fence_tag("prd_1", "all")] and len(luigisbox.scopes) == 1
+
+
+async def test_a_first_attempt_does_not_look_before_creating() -> None:
+    luigisbox = FakeLuigisBox()
+    ledger = FakeLedger()
+    await product_created.handle(product(["/p/a"]), delivery(), ports=pin_ports(luigisbox, ledger))
+    assert luigisbox.lookups == [] and ledger.scopes_requested["prd_1"] == {"item:/p/a"}
 
 
 async def test_luigisbox_422_is_permanent_and_keeps_details() -> None:
