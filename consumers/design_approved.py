@@ -213,6 +213,8 @@ async def _advance(
             )
         except (UpstreamError, MissingCredentials) as exc:
             return await _on_error(design, delivery, "customization", exc, ports)
+        finally:  # the call stops counting as in flight against the shop's window
+            await ports.quota.finished(design.shop_id, slot)
         customization_id = sketch.customization_id
         await ports.ledger.record_customization(key, token, customization_id)
     elif record.customization_id is None:
@@ -237,6 +239,8 @@ async def _advance(
         return await _on_error(design, delivery, "product", exc, ports)
     except MissingCredentials as exc:
         return await _on_error(design, delivery, "product", exc, ports)
+    finally:
+        await ports.quota.finished(design.shop_id, slot)
     if not product.product_id:
         return await _fail(design, delivery, ports, Failure("product", "NO_PRODUCT_ID", NO_ID))
     created = product_created(

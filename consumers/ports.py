@@ -204,7 +204,8 @@ class ProductLedger(Protocol):
 
 
 class Slot(msgspec.Struct, frozen=True, kw_only=True):
-    """The quota's answer: go now, or come back in ``wait_s`` with ``ticket``."""
+    """The quota's answer: go now (``ticket`` names the call, for ``finished``), or come back
+    in ``wait_s`` with ``ticket``."""
 
     granted: bool
     wait_s: float = 0.0
@@ -215,6 +216,11 @@ class Quota(Protocol):
     """The shop's Fourthwall heavy-call quota, shared by every replica."""
 
     async def take(self, shop_id: str, ticket: str | None) -> Slot: ...
+
+    async def finished(self, shop_id: str, slot: Slot) -> None:
+        """The granted call's answer (or error) has arrived: it stops counting as in flight.
+        A call never finished (the process died) counts until its grant + the HTTP timeout."""
+        ...
 
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         """Fourthwall answered 429 anyway: push the shop's next slot back; returns the wait."""

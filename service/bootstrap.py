@@ -98,7 +98,12 @@ async def open_resources(settings: Settings) -> Resources:
     watch = LedgerWatch(ledger, settings.ledger_probe_interval_s, metrics)
     ledger.on_unavailable = watch.down  # a write held for an answer pauses the consumers too
     quota: QuotaStore | Unlimited = (
-        QuotaStore(db, partial(limits_for, settings), max_hold_s=settings.quota_max_hold_s)
+        QuotaStore(
+            db,
+            partial(limits_for, settings),
+            max_hold_s=settings.quota_max_hold_s,
+            call_timeout_s=settings.http_timeout_s,
+        )
         if settings.quota_enabled
         else Unlimited()
     )

@@ -3,23 +3,30 @@ database, so every replica sees the same state.
 
 ``take`` answers "may this delivery call Fourthwall now?". The truth is the log of calls made:
 a call is granted only if the windows of calls made stay within the limit at the moment of the
-grant. Waiting deliveries are given a *planned* slot (a ticket) in first-come order, so a
-backlog is spread over future slots instead of every waiting message racing for each one; the
-delivery is deferred until its slot through the broker and presents its ticket when it comes
-back. Each decision is one transaction under a per-shop lock (an advisory lock on PostgreSQL;
-SQLite has one writer).
+grant. A call counts from its grant until its answer arrived (``finished``), or until grant +
+HTTP timeout if none came: Fourthwall counts it when the request arrives, somewhere in between,
+so a call that would be the (limit+1)-th in a window is granted no earlier than the end of the
+call it displaces plus the window, whatever the delay between a grant and the request's arrival
+(a slow connection, a busy event loop, a throttled pod).
+
+Waiting deliveries are given a *planned* slot (a ticket) in first-come order, so a backlog is
+spread over future slots instead of every waiting message racing for each one; the delivery is
+deferred until its slot through the broker and presents its ticket when it comes back. Each
+decision is one transaction under a per-shop lock (an advisory lock on PostgreSQL; SQLite has
+one writer).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from consumers.ports import Slot
+from consumers.ports import LedgerUnavailable, Slot
 from service.quota.slots import Limit, earliest_slot, wait_for_window
 from service.store.database import Database, Transaction
 
@@ -27,6 +34,7 @@ from service.store.database import Database, Transaction
 # message failed, was a duplicate, or its process died): it stops holding capacity.
 STALE_AFTER_S = 30.0
 TOLERANCE_S = 0.002
+IN_FLIGHT_POLL_S = 0.05  # how soon a call in flight is expected to have answered
 
 
 class QuotaState(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,12 +60,14 @@ class QuotaStore:
         clock: Callable[[], float] = time.time,
         max_hold_s: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        call_timeout_s: float = 30.0,
     ) -> None:
         self.db = db
         self.limits_for = limits_for  # shop → (heavy limit, general limit)
         self.clock = clock
         self.max_hold_s = max_hold_s
         self.sleep = sleep
+        self.call_timeout_s = call_timeout_s  # how long an unfinished call may still count
 
     async def take(self, shop_id: str, ticket: str | None) -> Slot:
         """A granted slot, or how long to wait and the ticket to come back with. A wait no
@@ -70,35 +80,44 @@ class QuotaStore:
             slot = await self._take_once(shop_id, slot.ticket)
         return slot
 
+    async def finished(self, shop_id: str, slot: Slot) -> None:
+        """The call's answer arrived. While the ledger is away it stays counted to its grant +
+        timeout, which only costs capacity."""
+        if slot.ticket is None:
+            return
+        with contextlib.suppress(LedgerUnavailable):
+            await self.db.execute(
+                "UPDATE quota_slots SET done_at = ? WHERE ticket = ? AND used = 1",
+                (self.clock(), slot.ticket),
+            )
+
     async def _take_once(self, shop_id: str, ticket: str | None) -> Slot:
         heavy, general = self.limits_for(shop_id)
         async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
             now = self.clock()
             not_before = await _shop_row(tx, shop_id)
-            horizon = now - max(heavy.window, general.window, STALE_AFTER_S)
+            horizon = now - max(heavy.window, general.window, STALE_AFTER_S) - self.call_timeout_s
             await tx.execute(
                 "DELETE FROM quota_slots WHERE shop_id = ? AND at < ?", (shop_id, horizon)
             )
             rows = await tx.fetchall(
-                "SELECT ticket, at, used FROM quota_slots WHERE shop_id = ? ORDER BY at", (shop_id,)
+                "SELECT ticket, at, used, done_at FROM quota_slots WHERE shop_id = ? ORDER BY at",
+                (shop_id,),
             )
-            used = [float(at) for _, at, u in rows if u]
-            live = [float(at) for _, at, u in rows if u or at >= now - STALE_AFTER_S]
+            made = [(float(at), done) for _, at, u, done in rows if u]
+            planned = [float(at) for _, at, u, _ in rows if not u and at >= now - STALE_AFTER_S]
+            # Planning assumes a call in flight answers soon; granting waits for its answer.
+            live = [self._expected_end(at, done, now) for at, done in made] + planned
             mine = next(
                 (r for r in rows if ticket is not None and r[0] == ticket and not r[2]), None
             )
-            window_wait = max(
-                wait_for_window(used, now, heavy),
-                wait_for_window(used, now, general),
-                not_before - now,
-                0.0,
-            )
+            window_wait = self._window_wait(made, now, (heavy, general), not_before)
             if mine is None:
                 at = earliest_slot(live, now, not_before, heavy)
                 ticket = uuid.uuid4().hex
                 if at <= now + TOLERANCE_S and window_wait <= TOLERANCE_S:
                     await _insert(tx, ticket, shop_id, now, used=True)
-                    return Slot(granted=True)
+                    return Slot(granted=True, ticket=ticket)
                 await _insert(tx, ticket, shop_id, at, used=False)
                 await _count_deferral(tx, shop_id)
                 return Slot(granted=False, wait_s=max(at - now, window_wait), ticket=ticket)
@@ -107,10 +126,37 @@ class QuotaStore:
                 await tx.execute(
                     "UPDATE quota_slots SET used = 1, at = ? WHERE ticket = ?", (now, ticket)
                 )
-                return Slot(granted=True)
+                return Slot(granted=True, ticket=ticket)
             await tx.execute("UPDATE quota_slots SET at = ? WHERE ticket = ?", (now + wait, ticket))
             await _count_deferral(tx, shop_id)
             return Slot(granted=False, wait_s=wait, ticket=ticket)
+
+    def _window_wait(
+        self,
+        made: list[tuple[float, float | None]],
+        now: float,
+        limits: tuple[Limit, ...],
+        not_before: float,
+    ) -> float:
+        """0 when one more call now keeps every window within its limit, counting each call
+        made until its answer (until its grant + timeout while it has none); else how long to
+        wait, expecting a call in flight to answer within ``IN_FLIGHT_POLL_S``."""
+        counted = [done if done is not None else at + self.call_timeout_s for at, done in made]
+        expected = [self._expected_end(at, done, now) for at, done in made]  # planning
+        blocked = max([wait_for_window(counted, now, limit) for limit in limits])
+        estimate = max([wait_for_window(expected, now, limit) for limit in limits])
+        if max(blocked, not_before - now) <= TOLERANCE_S:
+            return 0.0
+        if blocked <= TOLERANCE_S:
+            return not_before - now
+        return max(estimate, not_before - now, IN_FLIGHT_POLL_S)
+
+    def _expected_end(self, at: float, done_at: float | None, now: float) -> float:
+        """When a call stops counting, as far as planning can tell: its answer; for one in
+        flight, soon (but no later than its grant + timeout, when it stops counting anyway)."""
+        if done_at is not None:
+            return float(done_at)
+        return min(at + self.call_timeout_s, max(at, now + IN_FLIGHT_POLL_S))
 
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         """Fourthwall said 429 anyway (someone else spent the quota): no call for this shop from
@@ -157,6 +203,9 @@ class Unlimited:
 
     async def take(self, shop_id: str, ticket: str | None) -> Slot:
         return Slot(granted=True)
+
+    async def finished(self, shop_id: str, slot: Slot) -> None:
+        return None
 
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         return retry_after_s if retry_after_s is not None else 1.0

@@ -131,7 +131,13 @@ def _v7(dialect: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7)]
+def _v8(dialect: Dialect) -> list[str]:
+    """When a heavy call's answer arrived: the call counts against its shop's window from its
+    grant until then (until grant + HTTP timeout while it is NULL)."""
+    return ["ALTER TABLE quota_slots ADD COLUMN done_at DOUBLE PRECISION"]
+
+
+MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7), (8, _v8)]
 
 
 async def current_version(db: Database) -> int:

@@ -48,6 +48,7 @@ async def test_concurrent_takers_never_get_more_than_the_limit_in_any_window(db:
             slot = await store.take("hot-shop", ticket)
             if slot.granted:
                 granted.append(time.time())
+                await store.finished("hot-shop", slot)  # the call's answer, at once here
                 return
             ticket = slot.ticket
             await asyncio.sleep(slot.wait_s)
@@ -73,7 +74,9 @@ async def test_tickets_keep_their_place_in_line(db: Database) -> None:
     now = [1_000.0]
     one = Limit(calls=1, window_s=1.0, margin=0.0)
     store = QuotaStore(db, lambda shop: (one, GENERAL), clock=lambda: now[0])
-    assert (await store.take("s", None)).granted
+    first = await store.take("s", None)
+    assert first.granted
+    await store.finished("s", first)
     waiting = await store.take("s", None)
     assert not waiting.granted and waiting.ticket
     assert waiting.wait_s == pytest.approx(1.0)
@@ -86,6 +89,28 @@ async def test_tickets_keep_their_place_in_line(db: Database) -> None:
     now[0] += early.wait_s
     assert (await store.take("s", waiting.ticket)).granted
     assert not (await store.take("s", None)).granted  # a newcomer does not jump the line
+
+
+async def test_a_call_counts_from_its_grant_until_its_answer(db: Database) -> None:
+    """Fourthwall counts the call when the request arrives, anywhere between grant and answer:
+    the next call in the window waits for the answer plus the window, not the grant plus it."""
+    now = [1_000.0]
+    one = Limit(calls=1, window_s=1.0, margin=0.0)
+    store = QuotaStore(db, lambda shop: (one, GENERAL), clock=lambda: now[0], call_timeout_s=5)
+    slow = await store.take("s", None)
+    assert slow.granted
+    now[0] += 0.4  # a slow call: its answer comes 0.4 s after the grant
+    await store.finished("s", slow)
+    assert (await store.take("s", None)).wait_s == pytest.approx(1.0)  # not 0.6
+
+    died = await store.take("t", None)  # granted, and the process died mid-call
+    assert died.granted
+    for later in (2.0, 5.9):  # no answer: it counts until grant + 5 s, then the window
+        now[0] = 1_000.4 + later
+        waiting = await store.take("t", None)
+        assert not waiting.granted and waiting.wait_s > 0  # it polls, expecting an answer
+    now[0] = 1_000.4 + 6.0
+    assert (await store.take("t", waiting.ticket)).granted
 
 
 async def test_a_429_pushes_the_shop_back_for_every_replica(db: Database) -> None:

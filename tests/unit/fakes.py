@@ -220,15 +220,19 @@ class FakeQuota:
     wait_s: float = 12.0
     taken: list[str | None] = field(default_factory=list)
     throttles: list[float | None] = field(default_factory=list)
+    finished_calls: list[str | None] = field(default_factory=list)
 
     async def take(self, shop_id: str, ticket: str | None) -> Slot:
         self.taken.append(ticket)
         if ticket == "due":  # the planned slot has come: it is this delivery's own
-            return Slot(granted=True)
+            return Slot(granted=True, ticket="due")
         if self.free > 0:
             self.free -= 1
-            return Slot(granted=True)
+            return Slot(granted=True, ticket=f"call-{len(self.taken)}")
         return Slot(granted=False, wait_s=self.wait_s, ticket=ticket or "planned")
+
+    async def finished(self, shop_id: str, slot: Slot) -> None:
+        self.finished_calls.append(slot.ticket)
 
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         self.throttles.append(retry_after_s)

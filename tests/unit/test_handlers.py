@@ -72,6 +72,16 @@ async def test_customization_then_product_then_product_created() -> None:
     assert not ledger.leases  # released
 
 
+async def test_every_heavy_call_is_reported_finished_answer_or_error() -> None:
+    quota = FakeQuota()
+    await design_approved.handle(design(), delivery(), ports=ports(FakeFourthwall(), quota=quota))
+    assert quota.finished_calls == ["call-1", "call-2"]  # customization, then product
+    failing = FakeFourthwall(fail_product=upstream_error("SERVICE_UNAVAILABLE", True, 503))
+    quota = FakeQuota()
+    outcome = await design_approved.handle(design(), delivery(), ports=ports(failing, quota=quota))
+    assert isinstance(outcome, Retry) and quota.finished_calls == ["call-1", "call-2"]
+
+
 async def test_event_with_customization_id_makes_one_call() -> None:
     fourthwall = FakeFourthwall()
     outcome = await design_approved.handle(
