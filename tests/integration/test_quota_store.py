@@ -129,3 +129,33 @@ async def test_state_reports_calls_in_the_window(db: Database) -> None:
         await store.take("s", None)
     state = await store.state("s")
     assert (state.calls_in_window, state.heavy_calls, state.planned) == (3, 5, 0)
+
+
+@pytest.mark.parametrize(("window_s", "latency_s", "floor"), [(60.0, 0.5, 0.95), (1.0, 0.02, 0.9)])
+async def test_counting_calls_until_their_answer_keeps_the_quota_used(
+    db: Database, window_s: float, latency_s: float, floor: float
+) -> None:
+    """A hot shop's backlog through the store on a simulated clock, each call answering after
+    ``latency_s``: the limit is used at least ``floor`` (the defaults' margin included)."""
+    now = [1_000.0]
+    heavy = Limit(calls=5, window_s=window_s, margin=0.02, margin_min_s=0.05)
+    store = QuotaStore(db, lambda shop: (heavy, GENERAL), clock=lambda: now[0], call_timeout_s=30)
+    granted: list[float] = []
+    ticket = None
+    while len(granted) < 40:
+        slot = await store.take("hot", ticket)
+        if not slot.granted:
+            ticket = slot.ticket
+            now[0] += slot.wait_s
+            continue
+        granted.append(now[0])
+        ticket = None
+        now[0] += latency_s  # the answer arrives
+        await store.finished("hot", slot)
+    span = granted[-1] - granted[0]
+    rate = len(granted) / (span + window_s) * window_s / heavy.calls
+    # wherever in [grant, answer] Fourthwall counts each call, no window holds more than 5:
+    # the call 5 places later is granted no earlier than the answer plus the window
+    limit = heavy.calls
+    assert all(granted[i] >= granted[i - limit] + latency_s + window_s for i in range(limit, 40))
+    assert rate >= floor, rate
