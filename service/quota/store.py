@@ -34,7 +34,7 @@ from service.store.database import Database, Transaction
 # message failed, was a duplicate, or its process died): it stops holding capacity.
 STALE_AFTER_S = 30.0
 TOLERANCE_S = 0.002
-IN_FLIGHT_POLL_S = 0.05  # how soon a call in flight is expected to have answered
+IN_FLIGHT_POLL_S = 0.02  # how soon a call in flight is expected to have answered
 
 
 class QuotaState(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,13 +70,14 @@ class QuotaStore:
         self.call_timeout_s = call_timeout_s  # how long an unfinished call may still count
 
     async def take(self, shop_id: str, ticket: str | None) -> Slot:
-        """A granted slot, or how long to wait and the ticket to come back with. A wait no
-        longer than ``max_hold_s`` is waited out here rather than through the broker."""
+        """A granted slot, or how long to wait and the ticket to come back with. Waits that add
+        up to no more than ``max_hold_s`` are waited out here rather than through the broker
+        (a slot due in a moment, a call in flight about to answer)."""
         slot = await self._take_once(shop_id, ticket)
-        for _ in range(3):
-            if slot.granted or slot.wait_s > self.max_hold_s:
-                break
+        held = 0.0
+        while not slot.granted and held + slot.wait_s <= self.max_hold_s:
             await self.sleep(slot.wait_s)
+            held += slot.wait_s
             slot = await self._take_once(shop_id, slot.ticket)
         return slot
 
