@@ -63,8 +63,7 @@ class LedgerWatch:
         if self._metrics is not None:
             self._metrics.ledger_up.set(0)
         self._probe = asyncio.create_task(self._probe_until_back(), name="ledger-probe")
-        for switch in self._switches:
-            await switch.hold(LEDGER)
+        await self._switch_all(hold=True)
 
     async def _probe_until_back(self) -> None:
         while True:
@@ -81,8 +80,16 @@ class LedgerWatch:
         if self._metrics is not None:
             self._metrics.ledger_up.set(1)
         log.warning("ledger.available", down_s=round(down_s, 1), leases_released=released)
+        await self._switch_all(hold=False)
+
+    async def _switch_all(self, *, hold: bool) -> None:
+        """Hold or lift the ``ledger`` reason on every consumer; a broker hiccup on one (its
+        channel closing) must not keep the others from following."""
         for switch in self._switches:
-            await switch.lift(LEDGER)
+            try:
+                await (switch.hold(LEDGER) if hold else switch.lift(LEDGER))
+            except Exception as exc:
+                log.warning("ledger.switch_failed", consumer=switch.name, error=repr(exc))
 
     async def close(self) -> None:
         if self._probe is not None and not self._probe.done():

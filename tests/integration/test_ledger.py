@@ -144,7 +144,7 @@ async def test_a_ledger_of_the_previous_version_migrates_and_keeps_its_rows(db: 
     d = delivery()
     await Ledger(db).claim(KEY, d)  # the previous version's code path works on either schema
     await db.execute("UPDATE designs SET correlation_id = 'c-1'")  # a value nothing ever read
-    assert await migrate(db) == [5, 6, 7]
+    assert await migrate(db) == [v for v, _ in MIGRATIONS if v > 4]
     row = await Ledger(db).design(KEY)
     assert row is not None and row.state == "received"
     await Ledger(db).heartbeat("replica-1")  # the probe's table is there
