@@ -28,6 +28,7 @@ from contracts.events import (
     make_event,
 )
 from contracts.timestamps import iso
+from service.design_refs import design_ref
 from service.errors import NotFound, Refused, Unavailable
 from service.store.ledger import Ledger
 
@@ -38,7 +39,7 @@ RetryAction = Literal["requeued", "republished"]
 
 
 def _name(key: DesignKey) -> str:
-    return f"{key.shop_id}:{key.design_id}:{key.revision}"
+    return design_ref(key)
 
 
 async def _original_event(ledger: Ledger, key: DesignKey) -> CloudEvent:

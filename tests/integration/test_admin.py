@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import httpx
@@ -169,6 +170,39 @@ async def test_publish_validates_then_publishes(admin: httpx.AsyncClient, amqp_u
     doc["data"]["product"]["nmae"] = "a typo a consumer would drop"
     typo = await admin.post("/admin/events/design-approved", content=msgspec.json.encode(doc))
     assert typo.status_code == 400 and "$.data.product.nmae" in typo.json()["detail"]
+
+
+async def test_a_design_whose_ids_hold_any_character_is_found_and_addressed(
+    admin: httpx.AsyncClient,
+) -> None:
+    odd = "dsg:1/2%3F ü"  # a colon, a slash, a percent sign, a space and unicode
+    design = msgspec.structs.replace(sample_design("shop-3", 0, "odd"), design_id=odd)
+    accepted = await admin.post(
+        "/admin/events/design-approved", content=msgspec.json.encode(design_event(design))
+    )
+    assert accepted.status_code == 202, accepted.text
+
+    async def published() -> dict[str, Any] | None:
+        page = (await admin.get("/admin/designs", params={"design_id": odd})).json()
+        items = [i for i in page["items"] if i["state"] == "published"]
+        return items[0] if items else None
+
+    listed = await eventually(published, what="the odd design published")
+    assert listed["ref"].startswith("~") and listed["link"] == f"/admin/designs/{listed['ref']}"
+    detail = await admin.get(listed["link"])
+    assert detail.status_code == 200
+    assert (detail.json()["design"]["design_id"], detail.json()["design"]["ref"]) == (
+        odd,
+        listed["ref"],
+    )
+    assert "published" in [s["step"] for s in detail.json()["steps"]]
+    # the actions address it too: a published design is neither retried nor reconciled
+    retried = await admin.post(f"{listed['link']}/retry")
+    reconciled = await admin.post(f"{listed['link']}/reconcile", json={"product_id": "prd_x"})
+    assert (retried.status_code, reconciled.status_code) == (409, 409)
+    assert listed["ref"] in retried.json()["detail"]  # what to do names it the same way
+    missing = await admin.get("/admin/designs/~" + "W10")  # base64url of "[]": names nothing
+    assert missing.status_code == 400 and missing.json()["type"].endswith("invalid-request")
 
 
 def _of(design_id: str) -> Callable[[Seen], bool]:

@@ -14,14 +14,17 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from consumers.ports import DesignKey
 from service import recovery
 from service.api.admin.audit import Acting
+from service.api.admin.refs import DesignRef
 from service.api.admin.schemas import (
     DesignDetail,
     DesignPage,
-    DesignRef,
+    ListedDesign,
     ReconcileRequest,
     RetryResult,
 )
 from service.api.problems import problem_responses
+from service.design_refs import design_key, design_link
+from service.design_refs import design_ref as ref_of
 from service.errors import ActionError, NotFound
 from service.store.ledger import DesignRow, Ledger
 
@@ -42,20 +45,17 @@ def _after(cursor: str | None) -> tuple[float, str, str, int] | None:
     return created, shop, design, revision
 
 
-def design_key(design_ref: str) -> DesignKey:
-    """``shop_id:design_id:revision`` (the revision may be left out: 1)."""
-    shop, sep, rest = design_ref.partition(":")
-    design, _, revision = rest.rpartition(":") if rest.count(":") else (rest, "", "1")
-    if not sep or not shop or not design or not revision.isdigit():
-        raise ActionError("a design is named shop_id:design_id[:revision]")
-    return DesignKey(shop, design, int(revision))
+def _listed(row: DesignRow) -> ListedDesign:
+    key = DesignKey(row.shop_id, row.design_id, row.revision)
+    fields = {name: getattr(row, name) for name in DesignRow.__struct_fields__}
+    return ListedDesign(**fields, ref=ref_of(key), link=design_link(key))
 
 
-async def _detail(ledger: NamedDependency[Ledger], key: DesignKey, design_ref: str) -> DesignDetail:
+async def _detail(ledger: Ledger, key: DesignKey, named: str) -> DesignDetail:
     row = await ledger.design(key)
     if row is None:
-        raise NotFound(f"no design {design_ref!r}")
-    return DesignDetail(design=row, steps=await ledger.steps(key))
+        raise NotFound(f"no design {named!r}")
+    return DesignDetail(design=_listed(row), steps=await ledger.steps(key))
 
 
 class DesignsController(Controller):
@@ -71,14 +71,22 @@ class DesignsController(Controller):
         ledger: NamedDependency[Ledger],
         design_state: Annotated[str | None, QueryParameter(name="state")] = None,
         shop_id: FromQuery[str | None] = None,
+        design_id: FromQuery[str | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> DesignPage:
         rows = await ledger.designs(
-            state=design_state, shop_id=shop_id, after=_after(cursor), limit=limit + 1
+            state=design_state,
+            shop_id=shop_id,
+            design_id=design_id,
+            after=_after(cursor),
+            limit=limit + 1,
         )
         page = rows[:limit]
-        return DesignPage(items=page, next_cursor=_cursor(page[-1]) if len(rows) > limit else None)
+        return DesignPage(
+            items=[_listed(row) for row in page],
+            next_cursor=_cursor(page[-1]) if len(rows) > limit else None,
+        )
 
     @get(
         "/{design_ref:str}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-from litestar.params import PathParameter
 
 from service.broker.dead_letters import DeadLetter, DeadLetterQueue
 from service.broker.switch import ConsumerHealth
@@ -18,8 +17,8 @@ __all__ = [
     "DeadLetterQueue",
     "DesignDetail",
     "DesignPage",
-    "DesignRef",
     "Discarded",
+    "ListedDesign",
     "PublishedEvent",
     "QuotaState",
     "ReconcileRequest",
@@ -28,13 +27,20 @@ __all__ = [
 ]
 
 
+class ListedDesign(DesignRow, frozen=True, kw_only=True):
+    """A design as the API shows it: its row, and how to name it in a URL."""
+
+    ref: str  # for /admin/designs/{ref}, whatever the ids contain
+    link: str  # /admin/designs/{ref}
+
+
 class DesignPage(msgspec.Struct, frozen=True):
-    items: list[DesignRow]
+    items: list[ListedDesign]
     next_cursor: str | None
 
 
 class DesignDetail(msgspec.Struct, frozen=True):
-    design: DesignRow
+    design: ListedDesign
     steps: list[Step]
 
 
@@ -45,7 +51,7 @@ class PublishedEvent(msgspec.Struct, frozen=True):
 
 class RetryResult(msgspec.Struct, frozen=True):
     action: Literal["requeued", "republished"]
-    design: DesignRow
+    design: ListedDesign
 
 
 class ReconcileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -63,12 +69,3 @@ class Replayed(msgspec.Struct, frozen=True):
 class Discarded(msgspec.Struct, frozen=True):
     queue: str
     discarded: int
-
-
-DesignRef = Annotated[
-    str,
-    PathParameter(
-        pattern=r"^[^:/]+:[^:/]+(:[0-9]+)?$",
-        description="shop_id:design_id[:revision] (revision 1 when left out)",
-    ),
-]

@@ -1,0 +1,43 @@
+"""Every design can be named in a URL, whatever its ids hold, and the name leads back to it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumers.ports import DesignKey
+from service.design_refs import design_key, design_link, design_ref
+from service.errors import ActionError
+
+PATTERN = re.compile(r"^(~[A-Za-z0-9_-]+|[^:/~][^:/]*:[^:/]+(:[0-9]+)?)$")  # the path parameter's
+
+
+@given(
+    shop=st.text(min_size=1, max_size=40),
+    design=st.text(min_size=1, max_size=60),
+    revision=st.integers(1, 2**31 - 1),
+)
+def test_any_ids_make_a_ref_that_names_them_back(shop: str, design: str, revision: int) -> None:
+    key = DesignKey(shop, design, revision)
+    ref = design_ref(key)
+    assert PATTERN.match(ref) and "/" not in ref and "%" not in ref
+    assert design_key(ref) == key
+    assert design_link(key) == f"/admin/designs/{ref}"
+
+
+def test_plain_ids_keep_the_readable_form_and_odd_ones_get_the_token() -> None:
+    assert design_ref(DesignKey("shop-1", "dsg-7", 2)) == "shop-1:dsg-7:2"
+    assert design_key("shop-1:dsg-7") == DesignKey("shop-1", "dsg-7", 1)
+    for odd in ("d:1:2", "a/b", "50%", "~x", "tab\there", "ü mlaut"):
+        ref = design_ref(DesignKey("shop-1", odd, 1))
+        assert ref.startswith("~") and design_key(ref).design_id == odd
+
+
+@pytest.mark.parametrize("ref", ["shop-only", "a:b:one", "~!!!", "~" + "e30", ":x"])
+def test_a_ref_that_names_nothing_is_a_clear_400(ref: str) -> None:
+    with pytest.raises(ActionError) as caught:
+        design_key(ref)
+    assert caught.value.status == 400 and "shop_id" in caught.value.detail
