@@ -1,8 +1,10 @@
 """CloudEvents 1.0 over AMQP: the structured-mode envelope and the binary-mode headers.
 
-Spec: CloudEvents 1.0 core and the AMQP protocol binding. Binary mode puts each attribute in an
-application property named ``cloudEvents_<attr>`` (older producers use ``cloudEvents:<attr>``)
-and ``data`` in the body, with ``datacontenttype`` as the message content type.
+Spec: CloudEvents 1.0 core, the AMQP protocol binding and the RabbitMQ protocol binding (Knative
+Eventing RabbitMQ). Binary mode puts each attribute in an application property named
+``cloudEvents_<attr>`` (AMQP binding; older producers use ``cloudEvents:<attr>``) or
+``ce-<attr>`` (RabbitMQ binding), and ``data`` in the body, with ``datacontenttype`` as the
+message content type.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from contracts.errors import ContractError, from_msgspec
 SPEC_VERSION = "1.0"
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 JSON_CONTENT_TYPE = "application/json"
-BINARY_PREFIXES = ("cloudEvents_", "cloudEvents:")
+BINARY_PREFIXES = ("cloudEvents_", "cloudEvents:", "ce-")
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 

@@ -17,15 +17,43 @@ from contracts.errors import ContractError, from_msgspec
 EXCHANGE = "merch.events"
 SOURCE = "urn:merch-pipeline"
 
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# The bounds every field keeps, so that whatever passes the contract the ledger can hold on both
+# backends (PostgreSQL's INTEGER and text: no NUL) and an operator can read and address.
+MAX_REVISION = 2**31 - 1  # the ledger's INTEGER column
+Id = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="1 to 256 characters, no control characters",
+    ),
+]
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00]+$",
+        description="1 to 256 characters, no NUL (tabs and newlines are kept)",
+    ),
+]
+Text = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=10_000, pattern=r"^[^\x00]*$", description="up to 10,000 characters, no NUL"
+    ),
+]
+Revision = Annotated[int, msgspec.Meta(ge=1, le=MAX_REVISION)]
+NonEmpty = Id
 PlacementStrategy = Literal["AUTO", "FILL_ALL", "FULL_REGION", "PLACEMENT_ID"]
 
 
 class DesignRegion(msgspec.Struct, frozen=True, kw_only=True):
-    region: NonEmpty
-    image_id: NonEmpty
+    region: Id
+    image_id: Id
     placement_strategy: PlacementStrategy = "AUTO"
-    placement_id: str | None = None
+    placement_id: Id | None = None
 
     def __post_init__(self) -> None:
         if self.placement_strategy == "PLACEMENT_ID" and not self.placement_id:
@@ -33,29 +61,29 @@ class DesignRegion(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProductSpec(msgspec.Struct, frozen=True, kw_only=True):
-    name: NonEmpty
-    description: str | None = None
+    name: Name
+    description: Text | None = None
     profit_margin: Annotated[float, msgspec.Meta(ge=0)] | None = None
     publish_on_create: bool | None = None
 
 
 class Recommendations(msgspec.Struct, frozen=True, kw_only=True):
-    pin_on_items: list[NonEmpty] = []
-    tags: list[NonEmpty] = []
+    pin_on_items: Annotated[list[Id], msgspec.Meta(max_length=100)] = []
+    tags: Annotated[list[Id], msgspec.Meta(max_length=50)] = []
 
 
 class DesignApprovedV1(msgspec.Struct, frozen=True, kw_only=True):
     """A design a shop approved: make it a product and promote it."""
 
-    shop_id: NonEmpty
-    design_id: NonEmpty
-    product_template_id: NonEmpty
+    shop_id: Id
+    design_id: Id
+    product_template_id: Id
     product: ProductSpec
-    revision: Annotated[int, msgspec.Meta(ge=1)] = 1
-    regions: list[DesignRegion] = []
-    colors: list[NonEmpty] | None = None
-    sizes: list[NonEmpty] | None = None
-    customization_id: NonEmpty | None = None
+    revision: Revision = 1
+    regions: Annotated[list[DesignRegion], msgspec.Meta(max_length=20)] = []
+    colors: Annotated[list[Id], msgspec.Meta(max_length=100)] | None = None
+    sizes: Annotated[list[Id], msgspec.Meta(max_length=100)] | None = None
+    customization_id: Id | None = None
     recommendations: Recommendations | None = None
 
     def __post_init__(self) -> None:
@@ -79,11 +107,11 @@ class ProductImage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
 
 class ProductCreatedV1(msgspec.Struct, frozen=True, kw_only=True):
-    shop_id: NonEmpty
-    design_id: NonEmpty
-    revision: int
-    customization_id: NonEmpty
-    product_id: NonEmpty
+    shop_id: Id
+    design_id: Id
+    revision: Revision
+    customization_id: Id
+    product_id: Id
     name: str
     created_at: str
     images: list[ProductImage] = []

@@ -54,9 +54,21 @@ def problem_response(body: Problem, headers: dict[str, str] | None = None) -> Re
 
 
 def _from_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    """The framework's errors (routing, validation, guards) as problems."""
-    body = problem(exc.status_code, exc.detail, instance=request.url.path)
+    """The framework's errors (routing, validation, guards) as problems; a validation error
+    names each parameter and the rule it broke ("limit (query): Expected `int` >= 1")."""
+    body = problem(exc.status_code, _detail_of(exc), instance=request.url.path)
     return problem_response(body, exc.headers)
+
+
+def _detail_of(exc: HTTPException) -> str:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    named = [
+        f"{item.get('key')} ({getattr(item.get('source'), 'value', item.get('source'))}): "
+        f"{item.get('message')}"
+        for item in extra
+        if isinstance(item, dict) and item.get("key")
+    ]
+    return "; ".join(named) if named else exc.detail
 
 
 def _from_action(request: Request[Any, Any, Any], exc: ActionError) -> Response[bytes]:

@@ -37,7 +37,7 @@ def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
     raise ContractError(
         "not_a_cloudevent",
         f"content type {message.content_type!r} is neither {STRUCTURED_CONTENT_TYPE} nor a "
-        "binary-mode event (no cloudEvents_specversion header)",
+        "binary-mode event (no cloudEvents_specversion or ce-specversion header)",
     )
 
 

@@ -51,7 +51,22 @@ BAD = [
         "application/cloudevents+json",
         "too_large",
     ),
+    # past a bound the ledger could not hold: refused at once, never INTERNAL_ERROR
+    (
+        envelope(id="huge-revision", data={**GOOD, "revision": 2**63}),
+        "application/cloudevents+json",
+        "schema_violation",
+    ),
+    (
+        envelope(id="nul-in-id", data={**GOOD, "design_id": "d\u0000x"}),
+        "application/cloudevents+json",
+        "schema_violation",
+    ),
 ]
+DETAILS = {  # the field and the rule, as a producer reads them in x-merch-detail
+    "huge-revision": ("$.data.revision", "<= 2147483647"),
+    "nul-in-id": ("$.data.design_id", "regex"),
+}
 
 
 async def test_bad_messages_are_dead_lettered_and_the_good_one_still_flows(
@@ -77,4 +92,8 @@ async def test_bad_messages_are_dead_lettered_and_the_good_one_still_flows(
         assert headers["x-merch-source-queue"] == DESIGN_APPROVED_QUEUE.queue
         assert headers["x-merch-original-routing-key"] == "design.approved"
         assert headers["x-merch-detail"]
+        assert headers["x-merch-attempts"] == 1  # the first delivery, never a retry
+        for name, parts in DETAILS.items():
+            if f'"id":"{name}"'.encode() in body:
+                assert all(part in str(headers["x-merch-detail"]) for part in parts), parts
     assert not watcher.of_type("product.failed")

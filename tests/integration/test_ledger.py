@@ -24,7 +24,7 @@ from consumers.ports import (
     ProductRecord,
 )
 from contracts.cloudevents import CloudEvent, decode_structured
-from contracts.events import ProductCreatedV1
+from contracts.events import MAX_REVISION, DesignApprovedV1, ProductCreatedV1
 from service import errors, recovery
 from service.samples import design_event, sample_design
 from service.store.database import Database, open_database
@@ -150,6 +150,29 @@ async def test_a_ledger_of_the_previous_version_migrates_and_keeps_its_rows(db: 
     await Ledger(db).heartbeat("replica-1")  # the probe's table is there
     with pytest.raises(Exception, match="correlation_id"):
         await db.fetchone("SELECT correlation_id FROM designs")
+
+
+async def test_the_contracts_bounds_fit_the_ledger(ledger: Ledger) -> None:
+    """The largest revision and the longest, oddest ids the contract lets through are stored
+    and read back as they are, on both backends (PostgreSQL: INTEGER, text without NUL)."""
+    design = sample_design("shop-1", 0, "bounds")
+    odd = ("ü:/%~ \u2603" * 40)[:256]
+    bounded = msgspec.structs.replace(
+        design, shop_id=odd, design_id=odd[::-1], revision=MAX_REVISION
+    )
+    data = msgspec.convert(msgspec.to_builtins(bounded), DesignApprovedV1)  # the contract agrees
+    key = DesignKey(data.shop_id, data.design_id, data.revision)
+    d = delivery()
+    assert await ledger.claim(key, d) is not None
+    await ledger.record_error(key, d.token, stage="product", code="X", detail="\t" + "é" * 999)
+    await ledger.release(key, d.token)
+    row = await ledger.design(key)
+    assert row is not None and (row.shop_id, row.design_id, row.revision) == (
+        odd,
+        odd[::-1],
+        MAX_REVISION,
+    )
+    assert [r.design_id for r in await ledger.designs(design_id=odd[::-1])] == [odd[::-1]]
 
 
 async def test_steps_are_recorded_in_order_and_survive(ledger: Ledger) -> None:

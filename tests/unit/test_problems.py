@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -17,6 +18,7 @@ from service.secrets import Secret
 from service.store.ledger import Ledger
 
 TOKEN = "admin-token-for-problems"
+ADMIN = {"authorization": f"Bearer {TOKEN}"}
 
 
 def app() -> Any:
@@ -51,6 +53,9 @@ def app() -> Any:
             409,
             "conflict",
         ),
+        ("GET", "/admin/shops/%00/quota", ADMIN, None, 400, "invalid-request"),
+        ("GET", "/admin/designs?state=%00", ADMIN, None, 400, "invalid-request"),
+        ("GET", "/admin/designs?design_id=a%0Ab", ADMIN, None, 400, "invalid-request"),
         (
             "POST",
             "/admin/events/design-approved",
@@ -70,5 +75,7 @@ async def test_every_error_is_a_problem_of_one_type_scheme(
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["type"] == f"urn:merch-pipeline:problem:{slug}"
-    assert (problem["status"], problem["instance"]) == (status, path.split("?")[0])
+    assert (problem["status"], problem["instance"]) == (status, unquote(path.split("?")[0]))
     assert problem["title"] and problem["detail"]
+    if "limit=0" in path:  # a validation error names the parameter and the rule
+        assert problem["detail"] == "limit (query): Expected `int` >= 1"

@@ -14,7 +14,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from consumers.ports import DesignKey
 from service import recovery
 from service.api.admin.audit import Acting
-from service.api.admin.refs import DesignRef
+from service.api.admin.refs import DesignRef, IdQuery, StateQuery
 from service.api.admin.schemas import (
     DesignDetail,
     DesignPage,
@@ -69,9 +69,9 @@ class DesignsController(Controller):
     async def list_designs(
         self,
         ledger: NamedDependency[Ledger],
-        design_state: Annotated[str | None, QueryParameter(name="state")] = None,
-        shop_id: FromQuery[str | None] = None,
-        design_id: FromQuery[str | None] = None,
+        design_state: StateQuery = None,
+        shop_id: IdQuery = None,
+        design_id: IdQuery = None,
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> DesignPage:

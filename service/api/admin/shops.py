@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 
+from service.api.admin.refs import ShopIdPath
 from service.api.admin.schemas import QuotaState
 from service.api.problems import problem_responses
 from service.errors import Refused
@@ -21,7 +21,7 @@ class ShopsController(Controller):
         responses=problem_responses(401, 403, 409),
     )
     async def shop_quota(
-        self, shop_id: FromPath[str], quota: NamedDependency[QuotaStore | None]
+        self, shop_id: ShopIdPath, quota: NamedDependency[QuotaStore | None]
     ) -> QuotaState:
         if quota is None:
             raise Refused("the quota limiter is switched off")
