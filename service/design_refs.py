@@ -15,9 +15,12 @@ import re
 import msgspec
 
 from consumers.ports import DesignKey
+from contracts.events import MAX_REVISION
 from service.errors import ActionError
 
 _PLAIN = re.compile(r"^[^:/%~\s\x00-\x1f\x7f]+$")
+_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
+_DIGITS = re.compile(r"^[0-9]{1,12}$")
 _OPAQUE = "~"  # the prefix of the base64url form
 
 
@@ -33,17 +36,27 @@ def design_link(key: DesignKey) -> str:
 
 
 def design_key(ref: str) -> DesignKey:
-    """The design a ``ref`` names, or a 400 saying which forms there are."""
+    """The design a ``ref`` names, or a 400 saying which forms there are. A ref naming ids or a
+    revision the contract would refuse names no design there can be: a 400 too."""
     if ref.startswith(_OPAQUE):
-        return _from_token(ref[1:])
+        return _checked(_from_token(ref[1:]))
     shop, sep, rest = ref.partition(":")
     design, _, revision = rest.rpartition(":") if rest.count(":") else (rest, "", "1")
-    if not sep or not shop or not design or not revision.isdigit():
+    if not sep or not shop or not design or not _DIGITS.match(revision):
         raise ActionError(
             "a design is named shop_id:design_id[:revision], or ~ and the base64url of "
             "[shop_id, design_id, revision] (the `ref` every listed design carries)"
         )
-    return DesignKey(shop, design, int(revision))
+    return _checked(DesignKey(shop, design, int(revision)))
+
+
+def _checked(key: DesignKey) -> DesignKey:
+    if not 1 <= key.revision <= MAX_REVISION:
+        raise ActionError(f"a revision is 1 … {MAX_REVISION}, not {key.revision}")
+    for name, value in (("shop_id", key.shop_id), ("design_id", key.design_id)):
+        if not _ID.match(value):
+            raise ActionError(f"{name} is 1 to 256 characters without control characters")
+    return key
 
 
 def _from_token(token: str) -> DesignKey:

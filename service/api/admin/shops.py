@@ -18,7 +18,7 @@ class ShopsController(Controller):
     @get(
         "/{shop_id:str}/quota",
         summary="The shop's Fourthwall quota right now",
-        responses=problem_responses(401, 403, 409),
+        responses=problem_responses(400, 401, 403, 409),
     )
     async def shop_quota(
         self, shop_id: ShopIdPath, quota: NamedDependency[QuotaStore | None]
