@@ -20,12 +20,15 @@ SOURCE = "urn:merch-pipeline"
 # The bounds every field keeps, so that whatever passes the contract the ledger can hold on both
 # backends (PostgreSQL's INTEGER and text: no NUL) and an operator can read and address.
 MAX_REVISION = 2**31 - 1  # the ledger's INTEGER column
+# No control characters, to the very end: "(?![\s\S])" rather than "$", which in Python (and
+# so in msgspec) also matches before a final newline. Valid in JSON Schema's dialect too.
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+(?![\s\S])"
 Id = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=256,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=ID_PATTERN,
         description="1 to 256 characters, no control characters",
     ),
 ]

@@ -15,11 +15,11 @@ import re
 import msgspec
 
 from consumers.ports import DesignKey
-from contracts.events import MAX_REVISION
+from contracts.events import ID_PATTERN, MAX_REVISION
 from service.errors import ActionError
 
 _PLAIN = re.compile(r"^[^:/%~\s\x00-\x1f\x7f]+$")
-_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
+_ID = re.compile(ID_PATTERN)
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
 _OPAQUE = "~"  # the prefix of the base64url form
 
@@ -54,7 +54,7 @@ def _checked(key: DesignKey) -> DesignKey:
     if not 1 <= key.revision <= MAX_REVISION:
         raise ActionError(f"a revision is 1 … {MAX_REVISION}, not {key.revision}")
     for name, value in (("shop_id", key.shop_id), ("design_id", key.design_id)):
-        if not _ID.match(value):
+        if len(value) > 256 or not _ID.match(value):
             raise ActionError(f"{name} is 1 to 256 characters without control characters")
     return key
 

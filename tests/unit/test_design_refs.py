@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -48,6 +49,7 @@ def test_plain_ids_keep_the_readable_form_and_odd_ones_get_the_token() -> None:
         "a:b:99999999999999999999999",  # past the ledger's INTEGER
         "a:b:0",
         "a\x16b:c",  # an id the contract refuses names no design
+        "~" + base64.urlsafe_b64encode(b'["s","d\\n",1]').decode().rstrip("="),  # a final newline
         "~!!!",
         "~" + "e30",
         ":x",

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from litestar.params import PathParameter, QueryParameter
 
+from contracts.events import ID_PATTERN
+
 # An id as the contracts bound it (contracts/events.py): what the ledger can hold, so a filter
 # or a path with a control character is a 400 naming it, never a query PostgreSQL refuses.
-_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-ShopIdPath = Annotated[str, PathParameter(pattern=_ID_PATTERN, max_length=256)]
-IdQuery = Annotated[str | None, QueryParameter(pattern=_ID_PATTERN, max_length=256)]
-StateQuery = Annotated[str | None, QueryParameter(name="state", pattern=_ID_PATTERN, max_length=64)]
+ShopIdPath = Annotated[str, PathParameter(pattern=ID_PATTERN, max_length=256)]
+IdQuery = Annotated[str | None, QueryParameter(pattern=ID_PATTERN, max_length=256)]
+StateQuery = Annotated[str | None, QueryParameter(name="state", pattern=ID_PATTERN, max_length=64)]
 
 DesignRef = Annotated[
     str,
