@@ -11,9 +11,11 @@ import httpx
 import msgspec
 import pytest
 
-from contracts.events import DesignRegion
+from consumers.ports import DesignKey
+from contracts.events import DesignApprovedV1, DesignRegion
 from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
 from service.broker.codec import event_message
+from service.design_refs import design_ref
 from service.samples import design_event, sample_design
 from service.settings import Settings, load_settings
 from service.testing.broker import Seen, publish, watching
@@ -205,15 +207,23 @@ async def test_a_design_whose_ids_hold_any_character_is_found_and_addressed(
     assert missing.status_code == 400 and missing.json()["type"].endswith("invalid-request")
 
 
+ODD_ID = "dsg:7/8%2F ☃ ü"  # a colon, a slash, a percent sign, a space and unicode
+
+
+def _named(design: DesignApprovedV1, design_id: str | None) -> DesignApprovedV1:
+    return msgspec.structs.replace(design, design_id=design_id) if design_id else design
+
+
 def _of(design_id: str) -> Callable[[Seen], bool]:
     return lambda seen: getattr(seen.data, "design_id", None) == design_id
 
 
+@pytest.mark.parametrize("design_id", [None, ODD_ID], ids=["plain", "odd"])
 async def test_a_failed_design_is_retried_from_its_last_good_step(
-    admin: httpx.AsyncClient, sandbox: SandboxHandle, amqp_url: str
+    admin: httpx.AsyncClient, sandbox: SandboxHandle, amqp_url: str, design_id: str | None
 ) -> None:
-    design = sample_design("shop-3", 0, "retry")
-    ref = f"shop-3:{design.design_id}:{design.revision}"
+    design = _named(sample_design("shop-3", 0, "retry"), design_id)
+    ref = design_ref(DesignKey("shop-3", design.design_id, design.revision))
     await sandbox.set_faults(error_rate_5xx=1.0, endpoints=[PRODUCTS_PATH])
     async with watching(amqp_url) as watcher:
         await publish(amqp_url, event_message(design_event(design)))
@@ -238,11 +248,12 @@ async def test_a_failed_design_is_retried_from_its_last_good_step(
     assert (await admin.post("/admin/designs/shop-3:nope:1/retry")).status_code == 404
 
 
+@pytest.mark.parametrize("design_id", [None, ODD_ID], ids=["plain", "odd"])
 async def test_a_design_needing_reconciliation_is_reconciled_and_gets_its_pins(
-    admin: httpx.AsyncClient, sandbox: SandboxHandle, amqp_url: str
+    admin: httpx.AsyncClient, sandbox: SandboxHandle, amqp_url: str, design_id: str | None
 ) -> None:
-    design = sample_design("shop-3", 0, "reconcile")
-    ref = f"shop-3:{design.design_id}:{design.revision}"
+    design = _named(sample_design("shop-3", 0, "reconcile"), design_id)
+    ref = design_ref(DesignKey("shop-3", design.design_id, design.revision))
     # Fourthwall makes the product but its answer never arrives; the next call is refused.
     await sandbox.set_faults(lost_answer_rate=1.0, endpoints=[PRODUCTS_PATH])
     async with watching(amqp_url) as watcher:
