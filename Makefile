@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: setup demo test slow bench lint unit integration e2e sandbox run clean
+.PHONY: setup demo test slow bench fuzz lint unit integration e2e sandbox run clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -24,6 +24,11 @@ slow: setup
 bench: setup
 	@scripts/ensure-services.sh
 	$(UV) run python -m bench.quota
+
+# The every-door property suite at 50,000 examples a ledger backend (the default suite: 1,000).
+fuzz: setup
+	@scripts/ensure-services.sh
+	MERCH_FUZZ_EXAMPLES=50000 $(UV) run pytest -q -s --timeout 3600 tests/integration/test_door_properties.py
 
 lint: setup
 	$(UV) run ruff check .
