@@ -26,6 +26,7 @@ from service.testing.inprocess import running_service
 from service.testing.polling import eventually
 from service.testing.sandbox import SandboxHandle
 from service.webhooks.example import readme_block
+from tests.strategies import generated_bodies
 from tests.support import signed
 
 pytestmark = pytest.mark.integration
@@ -275,3 +276,25 @@ async def test_readme_curl_example_is_current_and_reaches_pins_created(
         assert msgspec.json.decode(result.stdout)["accepted"] == 1
         pins = (await watcher.wait_for("pins.created", 1))[0]
     assert pins.data.design_id.startswith("dsg-msg_")  # type: ignore[union-attr]
+
+
+async def test_generated_bodies_through_the_signed_webhook_get_202_or_a_400_naming_the_field(
+    service_env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    """The every-door events (valid, and one field just outside its bound), signed: a valid one
+    is accepted, an invalid one is a 400 problem naming the field and the rule; never a 5xx."""
+    settings = load_settings(
+        {**service_env, "WEBHOOK_SECRETS": NEW, "WEBHOOK_RATE_PER_MINUTE": "100000"}
+    )
+    url = f"http://127.0.0.1:{settings.http_port}/webhooks/design-approved"
+    statuses: dict[int, int] = {}
+    async with running_service(settings, ("product-created",)):
+        for body in generated_bodies(300):
+            answer = await post(url, body, signed(NEW, body))
+            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+            assert answer.status_code in (202, 400), answer.text
+            if answer.status_code == 400:
+                problem = answer.json()
+                assert problem["type"].startswith("urn:merch-pipeline:problem:")
+                assert "$.data." in problem["detail"], problem  # the field, with the rule
+    assert statuses.get(202) and statuses.get(400), statuses
