@@ -35,7 +35,8 @@ def test_any_ids_make_a_ref_that_names_them_back(shop: str, design: str, revisio
 def test_plain_ids_keep_the_readable_form_and_odd_ones_get_the_token() -> None:
     assert design_ref(DesignKey("shop-1", "dsg-7", 2)) == "shop-1:dsg-7:2"
     assert design_key("shop-1:dsg-7") == DesignKey("shop-1", "dsg-7", 1)
-    for odd in ("d:1:2", "a/b", "50%", "~x", "two words", "ü mlaut"):
+    # a tab: the contract refuses it now, but a ledger may hold a row from before
+    for odd in ("d:1:2", "a/b", "50%", "~x", "two words", "ü mlaut", "legacy\tid"):
         ref = design_ref(DesignKey("shop-1", odd, 1))
         assert ref.startswith("~") and design_key(ref).design_id == odd
 
@@ -48,8 +49,7 @@ def test_plain_ids_keep_the_readable_form_and_odd_ones_get_the_token() -> None:
         "a:b:²",  # a digit to str.isdigit, not to int()
         "a:b:99999999999999999999999",  # past the ledger's INTEGER
         "a:b:0",
-        "a\x16b:c",  # an id the contract refuses names no design
-        "~" + base64.urlsafe_b64encode(b'["s","d\\n",1]').decode().rstrip("="),  # a final newline
+        "~" + base64.urlsafe_b64encode(b'["s","d\\u0000",1]').decode().rstrip("="),  # NUL
         "~!!!",
         "~" + "e30",
         ":x",
