@@ -203,10 +203,10 @@ async def _advance(
     ticket = delivery.quota_ticket
     customization_id = record.customization_id or design.customization_id
     if customization_id is None:
-        slot = await ports.quota.take(design.shop_id, ticket)
+        slot = await ports.quota.take(design.shop_id, ticket, pair=True)
         if not slot.granted:
             return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
-        ticket = None  # spent on this call; the product call needs a slot of its own
+        ticket = slot.then  # the product's slot, planned right after this call's
         try:
             sketch = await ports.fourthwall.create_customization(
                 design.shop_id, customization_request(design)

@@ -205,17 +205,22 @@ class ProductLedger(Protocol):
 
 class Slot(msgspec.Struct, frozen=True, kw_only=True):
     """The quota's answer: go now (``ticket`` names the call, for ``finished``), or come back
-    in ``wait_s`` with ``ticket``."""
+    in ``wait_s`` with ``ticket``. ``then`` is the ticket of the call planned right after this
+    one for the same design (asked for with ``pair``): the product after its customization."""
 
     granted: bool
     wait_s: float = 0.0
     ticket: str | None = None
+    then: str | None = None
 
 
 class Quota(Protocol):
     """The shop's Fourthwall heavy-call quota, shared by every replica."""
 
-    async def take(self, shop_id: str, ticket: str | None) -> Slot: ...
+    async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
+        """A slot for one heavy call; with ``pair``, a first request also plans the slot of the
+        design's next call right after it, so a shop's backlog finishes designs in order."""
+        ...
 
     async def finished(self, shop_id: str, slot: Slot) -> None:
         """The granted call's answer (or error) has arrived: it stops counting as in flight.

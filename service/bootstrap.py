@@ -23,6 +23,7 @@ from service.api.admin import admin_router
 from service.api.app import create_app
 from service.broker.consumer import AfterPublish, Consumer, Exhausted, RetryPolicy
 from service.broker.link import BrokerLink
+from service.broker.parking import Releaser, parker
 from service.broker.publisher import Publishes
 from service.broker.switch import ConsumerSwitch
 from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
@@ -37,6 +38,7 @@ from service.settings import Settings, SettingsError
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
 from service.store.migrations import migrate
+from service.store.parking import ParkingLot
 from service.upstreams.credentials import fourthwall_auth, identity_templates, luigisbox_account
 from service.upstreams.fourthwall import FourthwallClient
 from service.upstreams.http import new_http_client
@@ -77,6 +79,7 @@ class Resources:
     quota: QuotaStore | Unlimited
     metrics: Metrics
     ledger_watch: LedgerWatch
+    parking: ParkingLot
 
     async def aclose(self) -> None:
         await self.ledger_watch.close()
@@ -115,6 +118,7 @@ async def open_resources(settings: Settings) -> Resources:
         quota=quota,
         metrics=metrics,
         ledger_watch=watch,
+        parking=ParkingLot(db),
     )
 
 
@@ -138,12 +142,7 @@ def tripwire(target: T, failpoints: Failpoints | None) -> T:
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(
-        settings.max_attempts,
-        settings.retry_delays_s,
-        settings.retry_jitter,
-        defer_s=settings.defer_delays_s,
-    )
+    return RetryPolicy(settings.max_attempts, settings.retry_delays_s, settings.retry_jitter)
 
 
 def build_consumers(
@@ -207,7 +206,11 @@ def build_consumers(
 
 
 def consume_loop(
-    bound: BoundConsumer, publisher: Publishes, settings: Settings, resources: Resources
+    bound: BoundConsumer,
+    publisher: Publishes,
+    settings: Settings,
+    resources: Resources,
+    releaser: Releaser,
 ) -> Consumer:
     return Consumer(
         names=bound.names,
@@ -219,6 +222,7 @@ def consume_loop(
         after_publish=bound.after_publish,
         metrics=resources.metrics,
         ledger_down=resources.ledger_watch.down,
+        park=parker(resources.parking, releaser, bound.names.queue),
     )
 
 
@@ -232,6 +236,7 @@ class Wiring:
     switches: tuple[ConsumerSwitch, ...]
     operations: Operations
     app: Litestar
+    releaser: Releaser
 
     def readiness(self) -> Readiness:
         return readiness(self.link, self.switches, self.resources.ledger_watch)
@@ -251,10 +256,13 @@ async def wire(settings: Settings, consumer_names: tuple[str, ...]) -> Wiring:
 
 def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Resources) -> Wiring:
     failpoints = failpoints_of(settings)
-    link = BrokerLink(settings.amqp_url, settings.http_timeout_s)
+    link = BrokerLink(settings.amqp_url, settings.http_timeout_s, resources.metrics.published)
     publisher = tripwire(link, failpoints)
+    releaser = Releaser(resources.parking, publisher, poll_s=settings.parking_poll_s)
     switches = tuple(
-        ConsumerSwitch(consume_loop(bound, publisher, settings, resources), settings.prefetch)
+        ConsumerSwitch(
+            consume_loop(bound, publisher, settings, resources, releaser), settings.prefetch
+        )
         for bound in build_consumers(settings, resources, consumer_names, failpoints)
     )
     resources.ledger_watch.watch(switches)
@@ -263,10 +271,18 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
     app = create_app(
         health,
         webhook_ingress(settings, resources, operations, link),
-        partial(render_metrics, resources.metrics, resources.ledger, link, switches, health),
+        partial(
+            render_metrics,
+            resources.metrics,
+            resources.ledger,
+            link,
+            switches,
+            health,
+            resources.parking,
+        ),
         admin(settings, resources, operations),
     )
-    return Wiring(settings, resources, link, switches, operations, app)
+    return Wiring(settings, resources, link, switches, operations, app, releaser)
 
 
 def admin(settings: Settings, resources: Resources, operations: Operations) -> Router | None:

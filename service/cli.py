@@ -9,7 +9,7 @@ import sys
 
 import structlog
 
-from service.settings import CONSUMERS, SettingsError, load_settings
+from service.settings import CONSUMERS, SettingsError, load_settings, retired_settings
 
 
 def _consumer_list(value: str) -> tuple[str, ...]:
@@ -70,6 +70,10 @@ async def _run(consumers: tuple[str, ...]) -> int:
         configure_logging()
         return _settings_invalid(exc)
     configure_logging(settings.log_format, settings.log_level)
+    for key, replaced_by in retired_settings().items():
+        structlog.get_logger("merch_pipeline").warning(
+            "settings.retired", key=key, ignored=True, replaced_by=replaced_by
+        )
     stop = asyncio.Event()
     _install_stop(stop)
     try:

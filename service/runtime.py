@@ -31,6 +31,8 @@ class Service:
         self.wiring = wiring
         self.settings = wiring.settings
         self._delays = retry_policy(wiring.settings).queue_delays()
+        self._releasing = asyncio.Event()  # set: the releaser stops
+        self._releaser: asyncio.Task[None] | None = None
 
     def readiness(self) -> Readiness:
         return self.wiring.readiness()
@@ -74,6 +76,9 @@ class Service:
             await self._declare_topology()
         except aio_pika.exceptions.ChannelPreconditionFailed as exc:
             raise TopologyMismatch(str(exc)) from None
+        self._releaser = asyncio.create_task(
+            self.wiring.releaser.run(self._releasing), name="releaser"
+        )
         for switch in self.wiring.switches:
             await switch.attach(await self._queue_of(switch))
             log.info(
@@ -120,6 +125,9 @@ class Service:
                 log.warning(
                     "shutdown.grace_exceeded", in_flight=sum(s.consumer.in_flight for s in switches)
                 )
+        self._releasing.set()  # a release under way finishes; what is left waits in the ledger
+        if self._releaser is not None:
+            await asyncio.gather(self._releaser, return_exceptions=True)
         await self.wiring.link.close()
 
 

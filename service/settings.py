@@ -109,7 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     quota_margin: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.02
     quota_margin_min_s: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     quota_max_hold_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
-    defer_delays_s: tuple[PositiveFloat, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
+    # How often a replica looks for parked designs other replicas parked (its own wake it).
+    parking_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     migrate_on_start: bool = True
     failpoints: str = ""  # crash tests only, see service/failpoints.py
     merch_pipeline_test_mode: bool = False  # allows FAILPOINTS; never set in a deployment
@@ -134,7 +135,17 @@ _PIN_ENV = {
     "PIN_WINDOW_DAYS": "all_window_days",
     "ITEM_IDENTITY_TEMPLATE": "item_identity_template",
 }
-_LIST_KEYS = {"retry_delays_s", "defer_delays_s", "webhook_secrets", "tags"}
+_LIST_KEYS = {"retry_delays_s", "webhook_secrets", "tags"}
+# Settings an earlier version read and this one ignores, with what replaced them.
+RETIRED = {
+    "DEFER_DELAYS_S": "designs waiting for their quota are parked in the ledger (PARKING_POLL_S)"
+}
+
+
+def retired_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The retired settings still set in ``environ``, each with what replaced it."""
+    env = os.environ if environ is None else environ
+    return {key: why for key, why in RETIRED.items() if env.get(key)}
 
 
 def _split(value: str) -> list[str]:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -36,6 +37,9 @@ Handler = Callable[[Any, Delivery], Awaitable[Outcome]]
 Exhausted = Callable[[Any, Retry, int], list[Outgoing]]
 AfterPublish = Callable[[Any], Awaitable[None]]
 LedgerDown = Callable[[LedgerUnavailable], Awaitable[None]]
+# Parks a deferred message (as it would be put back) until its wait is over; see parking.py.
+Park = Callable[[aio_pika.Message, Any, Defer], Awaitable[None]]
+PARKED_REASONS = frozenset({"quota", "throttled"})  # waits for the shop's quota
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,6 @@ class RetryPolicy:
     delays_s: tuple[float, ...]
     jitter: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
-    # Deferral ladder: a deferred message takes the longest step that does not overshoot its
-    # wait, and comes back early rather than late (it is deferred again for the remainder).
-    defer_s: tuple[float, ...] = ()
 
     def variants(self, delay: float) -> tuple[float, ...]:
         if not self.jitter:
@@ -59,11 +60,12 @@ class RetryPolicy:
 
     def queue_delays(self) -> tuple[float, ...]:
         """Every delay queue the topology needs."""
-        retries = {v for d in self.delays_s for v in self.variants(d)}
-        return tuple(sorted(retries | set(self.defer_s)))
+        return tuple(sorted({v for d in self.delays_s for v in self.variants(d)}))
 
     def defer_delay(self, wait_s: float) -> float:
-        ladder = sorted(self.defer_s) or sorted(self.queue_delays())
+        """A deferral that is not parked (a busy design, a lease lost) takes the longest delay
+        queue that does not overshoot its wait: back early rather than late."""
+        ladder = self.queue_delays()
         shorter = [d for d in ladder if d <= wait_s]
         return max(shorter) if shorter else ladder[0]
 
@@ -100,6 +102,7 @@ class Consumer:
     after_publish: AfterPublish | None = None
     metrics: Metrics | None = None
     ledger_down: LedgerDown | None = None  # pauses the process's consumers (LedgerWatch.down)
+    park: Park | None = None  # where quota waits go instead of the delay queues
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -209,12 +212,20 @@ class Consumer:
                 return "done"
             case Defer():
                 # Not a failure: the attempt count stays, only the deferral count grows.
-                delay = self.policy.defer_delay(outcome.delay_s)
                 moved = {
                     headers.DEFERRALS: seen.deferrals + 1,
                     headers.ATTEMPT: attempt,
                     headers.QUOTA_TICKET: outcome.quota_ticket,
                 }
+                if self.park is not None and outcome.reason in PARKED_REASONS:
+                    await self.park(copy_message(message, moved), data, outcome)
+                    await message.ack()
+                    self._count_deferral(outcome)
+                    log.info(
+                        "message.parked", reason=outcome.reason, wait_s=round(outcome.delay_s, 3)
+                    )
+                    return "parked"
+                delay = self.policy.defer_delay(outcome.delay_s)
                 await self._delay(
                     message,
                     delay,

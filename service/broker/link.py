@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aio_pika
 import structlog
@@ -26,9 +26,12 @@ class BrokerLink:
     """Implements ``Publishes`` for everything that sends; raises ``NotConnected`` until
     ``connect`` has succeeded."""
 
-    def __init__(self, url: Secret, timeout_s: float) -> None:
+    def __init__(
+        self, url: Secret, timeout_s: float, published: Callable[[str], None] | None = None
+    ) -> None:
         self._url = url
         self._timeout_s = timeout_s
+        self._published = published  # counts each confirmed publish by kind (event, queue)
         self.connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
 
@@ -67,9 +70,13 @@ class BrokerLink:
 
     async def publish_event(self, event: CloudEvent, routing_key: str) -> None:
         await self._connected_publisher().publish_event(event, routing_key)
+        if self._published is not None:
+            self._published("event")
 
     async def send_to_queue(self, queue: str, message: aio_pika.Message) -> None:
         await self._connected_publisher().send_to_queue(queue, message)
+        if self._published is not None:
+            self._published("queue")
 
     @contextlib.asynccontextmanager
     async def channel(self) -> AsyncIterator[AbstractChannel]:

@@ -37,6 +37,21 @@ class Metrics:
             ["queue", "reason"],
             registry=r,
         )
+        self.publishes = Counter(
+            "merch_broker_publishes",
+            "Messages this process published with a broker confirm, by kind (event: to "
+            "merch.events; queue: straight to a queue, as retries, deferrals, hand-backs, "
+            "releases and dead letters)",
+            ["kind"],
+            registry=r,
+        )
+        self.ledger_statements = Counter(
+            "merch_ledger_statements",
+            "SQL statements this process sent to the ledger's database (transaction BEGIN and "
+            "COMMIT included)",
+            registry=r,
+        )
+        self._statements_reported = 0
         self.quota_wait_seconds = Histogram(
             "merch_quota_wait_seconds",
             "How long a message waits for its shop's quota slot",
@@ -66,6 +81,16 @@ class Metrics:
     def _state(self, r: CollectorRegistry) -> None:
         self.designs = Gauge(
             "merch_ledger_designs", "Designs in the ledger by state", ["state"], registry=r
+        )
+        self.parked = Gauge(
+            "merch_parked_designs",
+            "Designs parked in the ledger until their shop's quota slot (every replica's)",
+            registry=r,
+        )
+        self.parked_due = Gauge(
+            "merch_parked_designs_due",
+            "Parked designs whose slot has come and that no replica has released yet",
+            registry=r,
         )
         self.broker_connected = Gauge(
             "merch_broker_connected", "1 while the broker connection is up", registry=r
@@ -109,6 +134,15 @@ class Metrics:
             if grown > 0:
                 self.paused_seconds.labels(consumer, reason).inc(grown)
                 self._paused_reported[key] = total
+
+    def published(self, kind: str) -> None:
+        self.publishes.labels(kind).inc()
+
+    def report_statements(self, total: int) -> None:
+        """Bring the statements counter up to the database's tally (read at scrape time)."""
+        if total > self._statements_reported:
+            self.ledger_statements.inc(total - self._statements_reported)
+            self._statements_reported = total
 
     def observe_call(self, api: str, endpoint: str, status: int | None, seconds: float) -> None:
         self.upstream_calls.labels(api, endpoint, str(status) if status else "error").inc()

@@ -16,6 +16,7 @@ from service.broker.topology import QUEUES
 from service.health import Readiness
 from service.observability.metrics import Metrics
 from service.store.ledger import Ledger
+from service.store.parking import ParkingLot
 
 log = structlog.get_logger("merch_pipeline.metrics")
 
@@ -26,8 +27,10 @@ async def render_metrics(
     link: BrokerLink,
     switches: Sequence[ConsumerSwitch],
     readiness: Callable[[], Readiness],
+    parking: ParkingLot,
 ) -> bytes:
     state = readiness()
+    metrics.report_statements(ledger.db.tally.statements)
     metrics.broker_connected.set(1 if state.broker_connected else 0)
     for consumer in state.consumers:
         metrics.in_flight.labels(consumer.name).set(consumer.in_flight)
@@ -37,6 +40,9 @@ async def render_metrics(
         with contextlib.suppress(LedgerUnavailable):
             for design_state, count in (await ledger.count_by_state()).items():
                 metrics.designs.labels(design_state).set(count)
+            parked, due = await parking.counts()
+            metrics.parked.set(parked)
+            metrics.parked_due.set(due)
     if state.broker_connected:
         try:
             async with link.channel() as channel:

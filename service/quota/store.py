@@ -11,9 +11,12 @@ call it displaces plus the window, whatever the delay between a grant and the re
 
 Waiting deliveries are given a *planned* slot (a ticket) in first-come order, so a backlog is
 spread over future slots instead of every waiting message racing for each one; the delivery is
-deferred until its slot through the broker and presents its ticket when it comes back. Each
-decision is one transaction under a per-shop lock (an advisory lock on PostgreSQL; SQLite has
-one writer).
+parked until its slot (or deferred through the broker) and presents its ticket when it comes
+back. A design's first request plans two slots, one after the other: its customization's and
+its product's (``pair``; the second ticket is the first's with ``PAIRED_SUFFIX``), so a design
+holding its customization gets its product's slot before a later design starts. Each decision
+is one transaction under a per-shop lock (an advisory lock on PostgreSQL; SQLite has one
+writer).
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ from service.store.database import Database, Transaction
 STALE_AFTER_S = 30.0
 TOLERANCE_S = 0.002
 IN_FLIGHT_POLL_S = 0.02  # how soon a call in flight is expected to have answered
+PAIRED_SUFFIX = ".then"
+
+
+def paired(ticket: str | None) -> str | None:
+    """The ticket of the call planned right after ``ticket``'s (see ``take(pair=True)``)."""
+    return None if ticket is None or ticket.endswith(PAIRED_SUFFIX) else ticket + PAIRED_SUFFIX
 
 
 class QuotaState(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,16 +78,17 @@ class QuotaStore:
         self.sleep = sleep
         self.call_timeout_s = call_timeout_s  # how long an unfinished call may still count
 
-    async def take(self, shop_id: str, ticket: str | None) -> Slot:
+    async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         """A granted slot, or how long to wait and the ticket to come back with. Waits that add
         up to no more than ``max_hold_s`` are waited out here rather than through the broker
-        (a slot due in a moment, a call in flight about to answer)."""
-        slot = await self._take_once(shop_id, ticket)
+        (a slot due in a moment, a call in flight about to answer). With ``pair``, a request
+        without a ticket also plans the next call's slot right after its own (``Slot.then``)."""
+        slot = await self._take_once(shop_id, ticket, pair)
         held = 0.0
         while not slot.granted and held + slot.wait_s <= self.max_hold_s:
             await self.sleep(slot.wait_s)
             held += slot.wait_s
-            slot = await self._take_once(shop_id, slot.ticket)
+            slot = await self._take_once(shop_id, slot.ticket, pair)
         return slot
 
     async def finished(self, shop_id: str, slot: Slot) -> None:
@@ -92,7 +102,7 @@ class QuotaStore:
                 (self.clock(), slot.ticket),
             )
 
-    async def _take_once(self, shop_id: str, ticket: str | None) -> Slot:
+    async def _take_once(self, shop_id: str, ticket: str | None, pair: bool = False) -> Slot:
         heavy, general = self.limits_for(shop_id)
         async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
             now = self.clock()
@@ -116,21 +126,28 @@ class QuotaStore:
             if mine is None:
                 at = earliest_slot(live, now, not_before, heavy)
                 ticket = uuid.uuid4().hex
-                if at <= now + TOLERANCE_S and window_wait <= TOLERANCE_S:
-                    await _insert(tx, ticket, shop_id, now, used=True)
-                    return Slot(granted=True, ticket=ticket)
-                await _insert(tx, ticket, shop_id, at, used=False)
+                then = paired(ticket) if pair else None
+                granted = at <= now + TOLERANCE_S and window_wait <= TOLERANCE_S
+                at = now if granted else at
+                await _insert(tx, ticket, shop_id, at, used=granted)
+                if then is not None:  # the design's next call, planned right after this one
+                    next_at = earliest_slot([*live, at], max(now, at), not_before, heavy)
+                    await _insert(tx, then, shop_id, next_at, used=False)
+                if granted:
+                    return Slot(granted=True, ticket=ticket, then=then)
                 await _count_deferral(tx, shop_id)
-                return Slot(granted=False, wait_s=max(at - now, window_wait), ticket=ticket)
+                wait = max(at - now, window_wait)
+                return Slot(granted=False, wait_s=wait, ticket=ticket, then=then)
+            then = paired(ticket) if pair else None
             wait = max(float(mine[1]) - now, window_wait)
             if wait <= TOLERANCE_S:
                 await tx.execute(
                     "UPDATE quota_slots SET used = 1, at = ? WHERE ticket = ?", (now, ticket)
                 )
-                return Slot(granted=True, ticket=ticket)
+                return Slot(granted=True, ticket=ticket, then=then)
             await tx.execute("UPDATE quota_slots SET at = ? WHERE ticket = ?", (now + wait, ticket))
             await _count_deferral(tx, shop_id)
-            return Slot(granted=False, wait_s=wait, ticket=ticket)
+            return Slot(granted=False, wait_s=wait, ticket=ticket, then=then)
 
     def _window_wait(
         self,
@@ -202,7 +219,7 @@ class QuotaStore:
 class Unlimited:
     """No limiter at all (the benchmark's baseline): every call is granted at once."""
 
-    async def take(self, shop_id: str, ticket: str | None) -> Slot:
+    async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         return Slot(granted=True)
 
     async def finished(self, shop_id: str, slot: Slot) -> None:

@@ -25,6 +25,15 @@ Row = tuple[Any, ...]
 Dialect = Literal["sqlite", "postgresql"]
 
 
+class Tally:
+    """Statements sent to the database by this process (``merch_ledger_statements_total``)."""
+
+    __slots__ = ("statements",)
+
+    def __init__(self) -> None:
+        self.statements = 0
+
+
 class Transaction(Protocol):
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
@@ -33,6 +42,7 @@ class Transaction(Protocol):
 
 class Database(Protocol):
     dialect: Dialect
+    tally: Tally
 
     def transaction(self, lock: str | None = None) -> AbstractAsyncContextManager[Transaction]:
         """One transaction; with ``lock``, serialised with every other holder of that name
@@ -67,20 +77,24 @@ def _sqlite_fetchall(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) 
 class _SQLiteStatements:
     """The three statement kinds on one connection, each run through ``run``."""
 
-    def __init__(self, conn: sqlite3.Connection, run: Run) -> None:
+    def __init__(self, conn: sqlite3.Connection, run: Run, tally: Tally) -> None:
         self._conn = conn
         self._run = run
+        self.tally = tally
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self.tally.statements += 1
         with translated():
             return int(await self._run(_sqlite_execute, self._conn, sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self.tally.statements += 1
         with translated():
             row: Row | None = await self._run(_sqlite_fetchone, self._conn, sql, params)
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.tally.statements += 1
         with translated():
             rows: list[Row] = await self._run(_sqlite_fetchall, self._conn, sql, params)
         return rows
@@ -101,7 +115,7 @@ class SQLiteDatabase(_SQLiteStatements):
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         self._lock = asyncio.Lock()
-        super().__init__(conn, self._locked)
+        super().__init__(conn, self._locked, Tally())
 
     async def _locked(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self._lock:
@@ -138,11 +152,12 @@ class SQLiteDatabase(_SQLiteStatements):
     async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
         async with self._lock:
             conn = self._conn
+            self.tally.statements += 2  # BEGIN, COMMIT
             with translated():
                 await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
             try:
                 # The lock is held for the whole transaction: statements go straight to a thread.
-                yield _SQLiteStatements(conn, asyncio.to_thread)
+                yield _SQLiteStatements(conn, asyncio.to_thread, self.tally)
             except BaseException:
                 await asyncio.to_thread(conn.execute, "ROLLBACK")
                 raise
@@ -164,22 +179,26 @@ class _PostgresStatements:
     """The three statement kinds on a connection ``lend`` provides: a pooled one for each
     statement, or a transaction's own."""
 
-    def __init__(self, lend: Lend) -> None:
+    def __init__(self, lend: Lend, tally: Tally) -> None:
         self._lend = lend
+        self.tally = tally
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self.tally.statements += 1
         with translated():
             async with self._lend() as conn:
                 tail = str(await conn.execute(_numbered(sql), *params)).rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self.tally.statements += 1
         with translated():
             async with self._lend() as conn:
                 row = await conn.fetchrow(_numbered(sql), *params)
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.tally.statements += 1
         with translated():
             async with self._lend() as conn:
                 rows = await conn.fetch(_numbered(sql), *params)
@@ -190,7 +209,7 @@ class PostgresDatabase(_PostgresStatements):
     dialect: Dialect = "postgresql"
 
     def __init__(self, pool: Any, timeout_s: float = 5.0) -> None:
-        super().__init__(lambda: pool.acquire(timeout=timeout_s))
+        super().__init__(lambda: pool.acquire(timeout=timeout_s), Tally())
         self._pool = pool
         self._timeout_s = timeout_s
 
@@ -226,9 +245,11 @@ class PostgresDatabase(_PostgresStatements):
     async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
         with translated():
             async with self._pool.acquire(timeout=self._timeout_s) as conn, conn.transaction():
+                self.tally.statements += 2  # BEGIN, COMMIT
                 if lock is not None:
+                    self.tally.statements += 1
                     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
-                yield _PostgresStatements(lambda: contextlib.nullcontext(conn))
+                yield _PostgresStatements(lambda: contextlib.nullcontext(conn), self.tally)
 
 
 async def open_database(url: str, timeout_s: float = 5.0) -> Database:

@@ -137,7 +137,41 @@ def _v8(dialect: Dialect) -> list[str]:
     return ["ALTER TABLE quota_slots ADD COLUMN done_at DOUBLE PRECISION"]
 
 
-MIGRATIONS = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7), (8, _v8)]
+def _v9(dialect: Dialect) -> list[str]:
+    """Designs parked while they wait for their shop's quota: the message as it left its queue
+    (bytes and properties), when it is due, and which replica is releasing it."""
+    blob = "BLOB" if dialect == "sqlite" else "BYTEA"
+    return [
+        f"""CREATE TABLE parked_messages (
+            id TEXT PRIMARY KEY,
+            queue TEXT NOT NULL,
+            shop_id TEXT NOT NULL,
+            design_id TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            due_at DOUBLE PRECISION NOT NULL,
+            parked_at DOUBLE PRECISION NOT NULL,
+            body {blob} NOT NULL,
+            properties TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_until DOUBLE PRECISION
+        )""",
+        "CREATE INDEX parked_messages_due ON parked_messages (due_at)",
+        "CREATE INDEX parked_messages_design ON parked_messages (shop_id, design_id, revision)",
+    ]
+
+
+MIGRATIONS = [
+    (1, _v1),
+    (2, _v2),
+    (3, _v3),
+    (4, _v4),
+    (5, _v5),
+    (6, _v6),
+    (7, _v7),
+    (8, _v8),
+    (9, _v9),
+]
 
 
 async def current_version(db: Database) -> int:

@@ -222,14 +222,17 @@ class FakeQuota:
     throttles: list[float | None] = field(default_factory=list)
     finished_calls: list[str | None] = field(default_factory=list)
 
-    async def take(self, shop_id: str, ticket: str | None) -> Slot:
+    async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         self.taken.append(ticket)
         if ticket == "due":  # the planned slot has come: it is this delivery's own
-            return Slot(granted=True, ticket="due")
+            return Slot(granted=True, ticket="due", then="due.then" if pair else None)
         if self.free > 0:
             self.free -= 1
-            return Slot(granted=True, ticket=f"call-{len(self.taken)}")
-        return Slot(granted=False, wait_s=self.wait_s, ticket=ticket or "planned")
+            ticket = f"call-{len(self.taken)}"
+            return Slot(granted=True, ticket=ticket, then=f"{ticket}.then" if pair else None)
+        ticket = ticket or "planned"
+        then = f"{ticket}.then" if pair else None
+        return Slot(granted=False, wait_s=self.wait_s, ticket=ticket, then=then)
 
     async def finished(self, shop_id: str, slot: Slot) -> None:
         self.finished_calls.append(slot.ticket)

@@ -369,13 +369,14 @@ async def test_no_free_slot_defers_with_a_ticket_and_the_ticket_is_presented_lat
     )
     assert outcome == Defer(reason="quota", delay_s=12.0, quota_ticket="planned")
     assert fourthwall.customizations == []
-    # back at its slot: the ticket buys the customization call; the product call needs its own
+    # back at its slot: the ticket buys the customization call; the product call presents the
+    # slot planned right after it (the pair), not a new one at the back of the shop's queue
     quota.free = 1
     done = await design_approved.handle(
         design(), delivery(token="t-2", ticket="due"), ports=ports(fourthwall, ledger, quota)
     )
     assert isinstance(done, Done)
-    assert quota.taken == [None, "due", None]
+    assert quota.taken == [None, "due", "due.then"]
 
 
 async def test_a_design_with_a_customization_spends_one_slot() -> None:
