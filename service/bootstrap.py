@@ -258,7 +258,12 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
     failpoints = failpoints_of(settings)
     link = BrokerLink(settings.amqp_url, settings.http_timeout_s, resources.metrics.published)
     publisher = tripwire(link, failpoints)
-    releaser = Releaser(resources.parking, publisher, poll_s=settings.parking_poll_s)
+    releaser = Releaser(
+        resources.parking,
+        publisher,
+        poll_s=settings.parking_poll_s,
+        lead_s=settings.quota_max_hold_s / 2,
+    )
     switches = tuple(
         ConsumerSwitch(
             consume_loop(bound, publisher, settings, resources, releaser), settings.prefetch

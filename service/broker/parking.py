@@ -16,6 +16,7 @@ import contextlib
 import time
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import aio_pika
@@ -40,6 +41,8 @@ def _tagged(value: Any) -> Any:
         return {"$bytes": base64.b64encode(bytes(value)).decode()}
     if isinstance(value, datetime):
         return {"$time": value.timestamp()}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
     if isinstance(value, dict):
         return {k: _tagged(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -49,8 +52,10 @@ def _tagged(value: Any) -> Any:
 
 def _untagged(value: Any) -> Any:
     if isinstance(value, dict):
-        if set(value) == {"$bytes"}:
-            return base64.b64decode(value["$bytes"])
+        if set(value) == {"$bytes"}:  # AMQP's byte array is a bytearray to pamqp
+            return bytearray(base64.b64decode(value["$bytes"]))
+        if set(value) == {"$decimal"}:
+            return Decimal(value["$decimal"])
         if set(value) == {"$time"}:
             return datetime.fromtimestamp(value["$time"], UTC)
         return {k: _untagged(v) for k, v in value.items()}
@@ -90,12 +95,16 @@ class Releaser:
         publisher: Publishes,
         *,
         poll_s: float = 1.0,
+        lead_s: float = 0.0,
         batch: int = 100,
         clock: Any = time.time,
     ) -> None:
         self.lot = lot
         self.publisher = publisher
         self.poll_s = poll_s  # the longest sleep: messages other replicas parked are seen by then
+        # Released this early: the consumer holds the rest of the wait (it holds waits up to
+        # QUOTA_MAX_HOLD_S), so the trip back through the broker does not make the slot late.
+        self.lead_s = lead_s
         self.batch = batch
         self.clock = clock
         self.owner = uuid.uuid4().hex
@@ -105,14 +114,14 @@ class Releaser:
 
     def parked(self, due_at: float) -> None:
         """This process parked a message: look again earlier if it is due first."""
-        if due_at < self._wake_at:
+        if due_at - self.lead_s < self._wake_at:
             self._wake.set()
 
     async def release_due(self) -> int:
         """Release what is due now, batch after batch; how many."""
         total = 0
         while True:
-            claimed = await self.lot.claim_due(self.owner, self.batch)
+            claimed = await self.lot.claim_due(self.owner, self.batch, self.lead_s)
             sent: list[str] = []
             try:
                 for message in claimed:
@@ -143,7 +152,9 @@ class Releaser:
                 log.warning("parking.release_failed", error=type(exc).__name__)
                 next_due = None
             now = self.clock()
-            wait = self.poll_s if next_due is None else min(self.poll_s, max(0.0, next_due - now))
+            wait = self.poll_s
+            if next_due is not None:
+                wait = min(wait, max(0.0, next_due - self.lead_s - now))
             self._wake_at = now + wait
             if wait > 0 and not self._wake.is_set():  # set: parked meanwhile, look again now
                 await _first_of(stop, self._wake, wait)

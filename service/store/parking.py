@@ -72,8 +72,9 @@ class ParkingLot:
         )
         return parked_id
 
-    async def claim_due(self, owner: str, limit: int) -> list[Claimed]:
-        """Claim up to ``limit`` due messages, earliest first, that no live claim holds."""
+    async def claim_due(self, owner: str, limit: int, lead_s: float = 0.0) -> list[Claimed]:
+        """Claim up to ``limit`` messages due within ``lead_s``, earliest first, that no live
+        claim holds."""
         now = self.clock()
         skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
         rows = await self.db.fetchall(
@@ -81,7 +82,7 @@ class ParkingLot:
             "SELECT id FROM parked_messages WHERE due_at <= ? "
             "AND (claimed_until IS NULL OR claimed_until < ?) "
             f"ORDER BY due_at LIMIT ?{skip_locked}) RETURNING id, queue, body, properties, due_at",
-            (owner, now + self.claim_s, now, now, limit),
+            (owner, now + self.claim_s, now + lead_s, now, limit),
         )
         rows.sort(key=lambda r: float(r[4]))  # RETURNING keeps no order: release earliest first
         return [

@@ -1,0 +1,158 @@
+"""The parking lot on both ledgers and the releaser on a real broker: a parked message comes
+back byte for byte, once, when due; replicas never release one twice; a claim left by a dead
+replica runs out and another releases the message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from service.broker.parking import Releaser, restored, stored
+from service.store.database import Database, open_database
+from service.store.migrations import migrate
+from service.store.parking import ParkingLot
+from service.testing.postgres import throwaway_postgres
+
+pytestmark = pytest.mark.integration
+
+QUEUE = "parking-test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        database = await open_database(f"sqlite:///{tmp_path / 'p.sqlite3'}")
+        await migrate(database)
+        yield database
+        await database.close()
+        return
+    async with throwaway_postgres() as url:
+        database = await open_database(url)
+        await migrate(database)
+        yield database
+        await database.close()
+
+
+class Collected:
+    """What the releasers sent, instead of a broker (the broker path is tested below)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, aio_pika.Message]] = []
+
+    async def publish_event(self, event: object, routing_key: str) -> None:
+        raise AssertionError("a release sends to a queue")
+
+    async def send_to_queue(self, queue: str, message: aio_pika.Message) -> None:
+        await asyncio.sleep(0)  # let the other replicas interleave
+        self.sent.append((queue, message))
+
+
+def _message(n: int) -> aio_pika.Message:
+    return aio_pika.Message(
+        f'{{"n": {n}}}'.encode(),
+        headers={
+            "x-merch-deferrals": 3,
+            "x-merch-quota-ticket": f"t{n}",
+            "raw": bytearray(b"\x00\xff"),
+        },
+        content_type="application/cloudevents+json",
+        message_id=f"m{n}",
+        timestamp=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+
+
+async def _park(lot: ParkingLot, n: int, due_at: float) -> None:
+    body, properties = stored(_message(n))
+    await lot.park(
+        queue=QUEUE,
+        key=("shop-1", f"d{n}", 1),
+        reason="quota",
+        due_at=due_at,
+        body=body,
+        properties=properties,
+    )
+
+
+async def test_three_replicas_release_each_due_message_exactly_once(db: Database) -> None:
+    lot = ParkingLot(db)
+    now = lot.clock()
+    for n in range(60):
+        await _park(lot, n, now - 1 + n * 0.001)
+    await _park(lot, 999, now + 3600)  # not due
+    sent = Collected()
+    releasers = [Releaser(ParkingLot(db), sent, batch=7) for _ in range(3)]
+    await asyncio.gather(*(r.release_due() for r in releasers))
+    ids = [m.message_id for _, m in sent.sent]
+    assert sorted(ids) == sorted(f"m{n}" for n in range(60))  # each once, none not due
+    assert await lot.counts() == (1, 0)
+    queue, first = next((q, m) for q, m in sent.sent if m.message_id == "m0")
+    original = _message(0)
+    assert queue == QUEUE and first.body == original.body
+    assert first.headers == original.headers  # bytes stay bytes, numbers stay numbers
+    assert (first.content_type, first.timestamp) == (original.content_type, original.timestamp)
+
+
+async def test_a_claim_left_by_a_dead_replica_runs_out_and_another_releases(db: Database) -> None:
+    lot = ParkingLot(db, claim_s=0.2)
+    await _park(lot, 1, lot.clock() - 1)
+    claimed = await lot.claim_due("dead-replica", 10)  # claimed, then the replica died
+    assert [c.id for c in claimed] and await lot.claim_due("other", 10) == []
+    await asyncio.sleep(0.3)
+    sent = Collected()
+    assert await Releaser(lot, sent).release_due() == 1
+    assert [m.message_id for _, m in sent.sent] == ["m1"]
+    assert await lot.counts() == (0, 0)
+
+
+async def test_the_releaser_puts_due_messages_back_on_their_queue(
+    db: Database, amqp_url: str
+) -> None:
+    lot = ParkingLot(db)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.declare_queue(
+            QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+
+        class ToBroker:
+            async def publish_event(self, event: object, routing_key: str) -> None:
+                raise AssertionError
+
+            async def send_to_queue(self, name: str, message: aio_pika.Message) -> None:
+                await channel.default_exchange.publish(message, name, mandatory=True)
+
+        releaser = Releaser(lot, ToBroker(), poll_s=0.2)
+        stop = asyncio.Event()
+        running = asyncio.create_task(releaser.run(stop))
+        try:
+            await _park(lot, 7, lot.clock() + 0.3)
+            releaser.parked(lot.clock() + 0.3)
+            got = await queue.get(timeout=5, fail=False)
+            for _ in range(50):
+                if got is not None:
+                    break
+                await asyncio.sleep(0.1)
+                got = await queue.get(fail=False)
+            assert got is not None and got.message_id == "m7"
+            assert got.headers["x-merch-quota-ticket"] == "t7"
+            await got.ack()
+        finally:
+            stop.set()
+            await running
+    assert await lot.counts() == (0, 0)
+
+
+def test_a_parked_message_keeps_every_property() -> None:
+    message = _message(5)
+    body, properties = stored(message)
+    from service.store.parking import Claimed
+
+    back = restored(Claimed(id="x", queue=QUEUE, body=body, properties=properties))
+    assert back.body == message.body and back.headers == message.headers
+    assert back.message_id == message.message_id and back.timestamp == message.timestamp
