@@ -212,6 +212,7 @@ async def _advance(
                 design.shop_id, customization_request(design)
             )
         except (UpstreamError, MissingCredentials) as exc:
+            await ports.quota.cancel(design.shop_id, slot.then)  # no product call follows
             return await _on_error(design, delivery, "customization", exc, ports)
         finally:  # the call stops counting as in flight against the shop's window
             await ports.quota.finished(design.shop_id, slot)

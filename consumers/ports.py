@@ -230,3 +230,7 @@ class Quota(Protocol):
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         """Fourthwall answered 429 anyway: push the shop's next slot back; returns the wait."""
         ...
+
+    async def cancel(self, shop_id: str, ticket: str | None) -> None:
+        """A planned slot will not be used (the design's first call failed): free it."""
+        ...

@@ -102,6 +102,13 @@ class QuotaStore:
                 (self.clock(), slot.ticket),
             )
 
+    async def cancel(self, shop_id: str, ticket: str | None) -> None:
+        if ticket is not None:
+            await self.db.execute(
+                "DELETE FROM quota_slots WHERE ticket = ? AND shop_id = ? AND used = 0",
+                (ticket, shop_id),
+            )
+
     async def _take_once(self, shop_id: str, ticket: str | None, pair: bool = False) -> Slot:
         heavy, general = self.limits_for(shop_id)
         async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
@@ -227,6 +234,9 @@ class Unlimited:
 
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         return retry_after_s if retry_after_s is not None else 1.0
+
+    async def cancel(self, shop_id: str, ticket: str | None) -> None:
+        return None
 
 
 async def _shop_row(tx: Transaction, shop_id: str) -> float:

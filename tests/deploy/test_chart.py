@@ -228,6 +228,34 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         assert f'job="{service["metadata"]["name"]}"' in rule_["expr"], name
 
 
+def test_a_sqlite_ledger_lives_on_a_claimed_volume(helm: str) -> None:
+    docs = manifests(helm, [])
+    (claim,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    (deployment,) = deployments(docs)
+    spec = deployment["spec"]
+    assert spec["strategy"] == {"type": "Recreate"}
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    assert volumes["ledger"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    mounts = spec["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "ledger", "mountPath": "/var/lib/merch-pipeline"} in mounts
+
+
+def test_keda_counts_parked_designs_for_the_design_approved_role(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["everything"])
+    scaled = [d for d in docs if d["kind"] == "ScaledObject"]
+    parked = [
+        (d["metadata"]["name"], t)
+        for d in scaled
+        for t in d["spec"]["triggers"]
+        if t["type"] == "postgresql"
+    ]
+    assert parked, "no trigger counts the parked designs"
+    for _, trigger in parked:
+        assert trigger["metadata"]["connectionFromEnv"] == "DATABASE_URL"
+        assert "FROM parked_messages" in trigger["metadata"]["query"]
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]  # PostgreSQL: none
+
+
 def test_existing_secret_is_used_and_not_created(helm: str) -> None:
     docs = manifests(helm, COMBINATIONS["existing-secret"])
     assert not [d for d in docs if d["kind"] == "Secret"]
@@ -250,6 +278,9 @@ def test_existing_secret_is_used_and_not_created(helm: str) -> None:
         (["--set", "config.prefetch=lots"], "config.prefetch: Invalid type"),
         (["--set", "service.port=70000"], "service.port"),
         (["--set", "secrets.databaseUrl=mysql://x"], "secrets.databaseUrl"),
+        # parked designs live in the ledger: a SQLite file on an emptyDir would lose them
+        (["--set", "secrets.databaseUrl=sqlite:////tmp/l.sqlite3"], "is lost with the pod"),
+        (["--set", "persistence.enabled=false"], "is lost with the pod"),
     ],
 )
 def test_bad_values_fail_at_render_time_with_a_reason(

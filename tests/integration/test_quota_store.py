@@ -159,3 +159,20 @@ async def test_counting_calls_until_their_answer_keeps_the_quota_used(
     limit = heavy.calls
     assert all(granted[i] >= granted[i - limit] + latency_s + window_s for i in range(limit, 40))
     assert rate >= floor, rate
+
+
+async def test_a_designs_product_slot_comes_before_the_next_designs_customization(
+    db: Database,
+) -> None:
+    one_a_second = Limit(calls=1, window_s=1.0, margin=0.0)
+    store = QuotaStore(db, lambda shop: (one_a_second, GENERAL))
+    first = await store.take("shop", None, pair=True)
+    second = await store.take("shop", None, pair=True)
+    assert first.granted and not second.granted
+    planned = dict(await db.fetchall("SELECT ticket, at FROM quota_slots WHERE shop_id = 'shop'"))
+    assert first.then is not None and second.ticket is not None and second.then is not None
+    assert planned[first.then] < planned[second.ticket] < planned[second.then]
+    # the first design's customization failed: its product's slot goes to the next design
+    await store.cancel("shop", first.then)
+    left = dict(await db.fetchall("SELECT ticket, at FROM quota_slots WHERE shop_id = 'shop'"))
+    assert first.then not in left and second.ticket in left

@@ -221,6 +221,7 @@ class FakeQuota:
     taken: list[str | None] = field(default_factory=list)
     throttles: list[float | None] = field(default_factory=list)
     finished_calls: list[str | None] = field(default_factory=list)
+    cancelled: list[str | None] = field(default_factory=list)
 
     async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         self.taken.append(ticket)
@@ -240,6 +241,9 @@ class FakeQuota:
     async def throttled(self, shop_id: str, retry_after_s: float | None) -> float:
         self.throttles.append(retry_after_s)
         return retry_after_s or 60.0
+
+    async def cancel(self, shop_id: str, ticket: str | None) -> None:
+        self.cancelled.append(ticket)
 
 
 @dataclass

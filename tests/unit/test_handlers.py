@@ -389,6 +389,19 @@ async def test_a_design_with_a_customization_spends_one_slot() -> None:
     assert quota.taken == [None]
 
 
+async def test_a_failed_customization_frees_the_slot_planned_for_its_product() -> None:
+    """Otherwise every failed attempt would hold a slot of the shop's quota for nothing."""
+    quota = FakeQuota()
+    error = UpstreamError(
+        api="fourthwall", status=503, code="SERVICE_UNAVAILABLE", detail="", retryable=True
+    )
+    outcome = await design_approved.handle(
+        design(), delivery(), ports=ports(FakeFourthwall(fail_customization=error), quota=quota)
+    )
+    assert isinstance(outcome, Retry)
+    assert quota.cancelled == ["call-1.then"]
+
+
 async def test_429_pushes_the_shop_back_and_is_not_a_failed_attempt() -> None:
     throttled = UpstreamError(
         api="fourthwall",

@@ -37,13 +37,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.secrets.shopsToml (and .Values.secrets.existingSecret .Values.secrets.existingSecretHasShops) -}}true{{- end -}}
 {{- end -}}
 
-{{/* SQLite lives in a pod's /tmp: it cannot be shared, so it allows one consumer pod. */}}
+{{/* SQLite is one pod's file: it cannot be shared, so it allows one consumer pod. */}}
 {{- define "merch-pipeline.usesSqlite" -}}
 {{- if and (not .Values.secrets.existingSecret) (hasPrefix "sqlite" .Values.secrets.databaseUrl) -}}true{{- end -}}
 {{- end -}}
 
+{{/* Where a SQLite ledger must live: on the persistence volume. */}}
+{{- define "merch-pipeline.ledgerDir" -}}/var/lib/merch-pipeline{{- end -}}
+
 {{- define "merch-pipeline.guardRails" -}}
 {{- if include "merch-pipeline.usesSqlite" . -}}
+{{- $dir := include "merch-pipeline.ledgerDir" . -}}
+{{- if or (not .Values.persistence.enabled) (not (hasPrefix (printf "sqlite:///%s/" $dir) .Values.secrets.databaseUrl)) -}}
+{{- fail (printf "secrets.databaseUrl is SQLite %s with persistence.enabled=%v: designs waiting for their shop's quota are parked in the ledger, and a SQLite file outside the persistence volume (%s) is lost with the pod, parked designs with it. Put the file under %s with persistence.enabled=true, or use PostgreSQL." .Values.secrets.databaseUrl .Values.persistence.enabled $dir $dir) -}}
+{{- end -}}
 {{- range $role, $spec := (include "merch-pipeline.roles" . | fromYaml) -}}
 {{- if gt (int $spec.replicas) 1 -}}
 {{- fail (printf "roles.%s.replicas is %d but secrets.databaseUrl is SQLite: SQLite is a file inside one pod and cannot be shared between pods, so every replica would keep its own ledger and quota (duplicate products, 429s). Use a PostgreSQL databaseUrl for more than one replica." $role (int $spec.replicas)) -}}
