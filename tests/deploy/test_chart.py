@@ -26,6 +26,7 @@ COMBINATIONS = {
 }
 CORE_KINDS = {
     "ConfigMap",
+    "PersistentVolumeClaim",
     "Secret",
     "Service",
     "Deployment",
@@ -190,8 +191,9 @@ def test_everything_enabled_renders_each_optional_resource(helm: str) -> None:
     scaled = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "ScaledObject"}
     spec = scaled["merch-merch-pipeline-design-approved"]
     assert spec["maxReplicaCount"] == 6
-    assert [t["metadata"]["queueName"] for t in spec["triggers"]] == [
-        "merch-pipeline.design-approved"
+    assert [t["metadata"].get("queueName") for t in spec["triggers"]] == [
+        "merch-pipeline.design-approved",
+        None,  # the parked designs' trigger (test_keda_counts_parked_designs_…)
     ]
     assert spec["triggers"][0]["authenticationRef"]["name"] == "merch-merch-pipeline-rabbitmq"
     assert all("replicas" not in d["spec"] for d in deployments(docs))  # KEDA owns replicas
@@ -214,6 +216,7 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         "MerchPipelineDeadLettersGrowing",
         "MerchPipelineFourthwallThrottled",
         "MerchPipelineLedgerDown",
+        "MerchPipelineParkedNotReleased",
         "MerchPipelineBrokerLost",
     }
     exported = set(re.findall(r"^# TYPE (merch_\w+)", Metrics().render().decode(), re.M))
