@@ -120,18 +120,20 @@ async def start_baseline(amqp_url: str, sandbox_url: str, workdir: Path) -> Targ
 async def start_service(
     amqp_url: str, sandbox_url: str, workdir: Path, database_url: str, extra: dict[str, str]
 ) -> Target:
+    lifted = {
+        "FOURTHWALL_HEAVY_CALLS": str(LIFTED["heavy_calls"]),
+        "FOURTHWALL_HEAVY_WINDOW_S": "1",
+        "FOURTHWALL_CALLS": str(LIFTED["calls"]),
+        "FOURTHWALL_WINDOW_S": "1",
+        "LOG_LEVEL": "info",
+    }
     env = processes.service_env(
         amqp_url,
         sandbox_url,
         workdir / "config.toml",
         workdir,
         DATABASE_URL=database_url,
-        FOURTHWALL_HEAVY_CALLS=str(LIFTED["heavy_calls"]),
-        FOURTHWALL_HEAVY_WINDOW_S="1",
-        FOURTHWALL_CALLS=str(LIFTED["calls"]),
-        FOURTHWALL_WINDOW_S="1",
-        LOG_LEVEL="info",
-        **extra,
+        **{**lifted, **extra},
     )
     log = (workdir / "service.log").open("ab")
     proc = _popen(

@@ -65,7 +65,6 @@ async def run(limiter: bool, workdir: Path, window_s: float = WINDOW_S) -> dict[
                     heavy_calls=CALLS,
                     heavy_window_s=window_s,
                     QUOTA_ENABLED="true" if limiter else "false",
-                    DEFER_DELAYS_S="0.05,0.1,0.2,0.4,0.8,1.6,3.2,6.4,12.8",
                     RETRY_DELAYS_S="0.5,1,2",
                     MAX_ATTEMPTS="10",
                     LOG_LEVEL="warning",

@@ -211,18 +211,22 @@ async def _advance(
             sketch = await ports.fourthwall.create_customization(
                 design.shop_id, customization_request(design)
             )
-        except (UpstreamError, MissingCredentials) as exc:
-            await ports.quota.cancel(design.shop_id, slot.then)  # no product call follows
-            return await _on_error(design, delivery, "customization", exc, ports)
-        finally:  # the call stops counting as in flight against the shop's window
+        except BaseException as exc:
+            # The call stops counting as in flight, and no product call follows it.
+            await ports.quota.finished(design.shop_id, slot)
+            await ports.quota.cancel(design.shop_id, slot.then)
+            if isinstance(exc, UpstreamError | MissingCredentials):
+                return await _on_error(design, delivery, "customization", exc, ports)
+            raise
+        if slot.then is None:  # unpaired: say the call answered (a pair's second slot does)
             await ports.quota.finished(design.shop_id, slot)
         customization_id = sketch.customization_id
-        await ports.ledger.record_customization(key, token, customization_id)
-    elif record.customization_id is None:
-        await ports.ledger.record_customization(key, token, customization_id)
-
     asked_before = record.product_requested
-    if not asked_before:
+    if record.customization_id is None:  # recorded with "product requested", one write
+        await ports.ledger.record_customization(
+            key, token, customization_id, product_requested=True
+        )
+    elif not asked_before:
         await ports.ledger.record_product_requested(key, token, requested=True)
     # The slot is taken right before the call: nothing between the grant and the request.
     slot = await ports.quota.take(design.shop_id, ticket)

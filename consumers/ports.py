@@ -137,8 +137,11 @@ class DesignLedger(Protocol):
         ...
 
     async def record_customization(
-        self, key: DesignKey, token: str, customization_id: str
-    ) -> None: ...
+        self, key: DesignKey, token: str, customization_id: str, *, product_requested: bool = False
+    ) -> None:
+        """The customization made; with ``product_requested``, also what
+        ``record_product_requested(requested=True)`` records, in the same write."""
+        ...
 
     async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
         """Mark (or, when the call was not made after all, unmark) that POST /products may

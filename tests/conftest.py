@@ -45,7 +45,6 @@ def service_env(tmp_path: Path, amqp_url: str, sandbox: SandboxHandle) -> dict[s
         "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
         "RETRY_DELAYS_S": "0.2,0.5",
         "MAX_ATTEMPTS": "3",
-        "DEFER_DELAYS_S": "0.1,0.2,0.4,0.8,1.6,3.2",
         "QUOTA_MAX_HOLD_S": "0.1",
         "LOG_FORMAT": "json",
     }

@@ -31,14 +31,27 @@ import msgspec
 
 from consumers.ports import LedgerUnavailable, Slot
 from service.quota.slots import Limit, earliest_slot, wait_for_window
-from service.store.database import Database, Transaction
+from service.store.database import Database, Row, Transaction
 
 # A planned slot whose holder has not come back this long after its time is abandoned (its
 # message failed, was a duplicate, or its process died): it stops holding capacity.
 STALE_AFTER_S = 30.0
 TOLERANCE_S = 0.002
 IN_FLIGHT_POLL_S = 0.02  # how soon a call in flight is expected to have answered
+SWEEP_EVERY_S = 10.0  # how often a process deletes a shop's slots that can no longer count
 PAIRED_SUFFIX = ".then"
+
+
+def _first_of_pair(ticket: str | None) -> str | None:
+    """The ticket of the first call of a pair, when ``ticket`` is its second's."""
+    if ticket is None or not ticket.endswith(PAIRED_SUFFIX):
+        return None
+    return ticket.removesuffix(PAIRED_SUFFIX)
+
+
+def _made(rows: list[Row]) -> list[tuple[str, float, float | None]]:
+    """(ticket, granted at, answered at) of the calls made among ``rows``."""
+    return [(str(t), float(at), done) for t, at, used, done in rows if used]
 
 
 def paired(ticket: str | None) -> str | None:
@@ -77,6 +90,7 @@ class QuotaStore:
         self.max_hold_s = max_hold_s
         self.sleep = sleep
         self.call_timeout_s = call_timeout_s  # how long an unfinished call may still count
+        self._swept: dict[str, float] = {}  # shop → when this process last swept its old slots
 
     async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         """A granted slot, or how long to wait and the ticket to come back with. Waits that add
@@ -111,50 +125,113 @@ class QuotaStore:
 
     async def _take_once(self, shop_id: str, ticket: str | None, pair: bool = False) -> Slot:
         heavy, general = self.limits_for(shop_id)
-        async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
+        limits = (heavy, general)
+        async with self.db.transaction() as tx:
             now = self.clock()
-            not_before = await _shop_row(tx, shop_id)
-            horizon = now - max(heavy.window, general.window, STALE_AFTER_S) - self.call_timeout_s
-            await tx.execute(
-                "DELETE FROM quota_slots WHERE shop_id = ? AND at < ?", (shop_id, horizon)
-            )
-            rows = await tx.fetchall(
-                "SELECT ticket, at, used, done_at FROM quota_slots WHERE shop_id = ? ORDER BY at",
-                (shop_id,),
-            )
-            made = [(float(at), done) for _, at, u, done in rows if u]
-            planned = [float(at) for _, at, u, _ in rows if not u and at >= now - STALE_AFTER_S]
+            longest = max(heavy.window, general.window)
+            not_before, rows = await self._locked_shop(tx, shop_id, now, longest)
+            await self._sweep(tx, shop_id, now, longest)
+            first = _first_of_pair(ticket)  # presented: the pair's first call has answered
+            made = [(at, now if t == first and d is None else d) for t, at, d in _made(rows)]
+            planned = [float(at) for _, at, u, _ in rows if not u]
             # Planning assumes a call in flight answers soon; granting waits for its answer.
             live = [self._expected_end(at, done, now) for at, done in made] + planned
             mine = next(
                 (r for r in rows if ticket is not None and r[0] == ticket and not r[2]), None
             )
-            window_wait = self._window_wait(made, now, (heavy, general), not_before)
-            if mine is None:
-                at = earliest_slot(live, now, not_before, heavy)
-                ticket = uuid.uuid4().hex
-                then = paired(ticket) if pair else None
-                granted = at <= now + TOLERANCE_S and window_wait <= TOLERANCE_S
-                at = now if granted else at
-                await _insert(tx, ticket, shop_id, at, used=granted)
-                if then is not None:  # the design's next call, planned right after this one
-                    next_at = earliest_slot([*live, at], max(now, at), not_before, heavy)
-                    await _insert(tx, then, shop_id, next_at, used=False)
-                if granted:
-                    return Slot(granted=True, ticket=ticket, then=then)
-                await _count_deferral(tx, shop_id)
-                wait = max(at - now, window_wait)
-                return Slot(granted=False, wait_s=wait, ticket=ticket, then=then)
+            window_wait = self._window_wait(made, now, limits, not_before)
+            if mine is None or ticket is None:
+                plan = (live, not_before, heavy, window_wait, pair)
+                return await self._plan(tx, shop_id, now, *plan)
             then = paired(ticket) if pair else None
             wait = max(float(mine[1]) - now, window_wait)
-            if wait <= TOLERANCE_S:
-                await tx.execute(
-                    "UPDATE quota_slots SET used = 1, at = ? WHERE ticket = ?", (now, ticket)
-                )
+            granted = wait <= TOLERANCE_S
+            # One statement: this slot granted (or moved to its wait), the first call finished.
+            slot_at = now if granted else now + wait
+            await tx.execute(
+                "UPDATE quota_slots SET "
+                "used = CASE WHEN ticket = ? THEN ? ELSE used END, "
+                "at = CASE WHEN ticket = ? THEN ? ELSE at END, "
+                "done_at = CASE WHEN ticket = ? THEN COALESCE(done_at, ?) ELSE done_at END "
+                "WHERE ticket IN (?, ?)",
+                (ticket, 1 if granted else 0, ticket, slot_at, first, now, ticket, first),
+            )
+            if granted:
                 return Slot(granted=True, ticket=ticket, then=then)
-            await tx.execute("UPDATE quota_slots SET at = ? WHERE ticket = ?", (now + wait, ticket))
             await _count_deferral(tx, shop_id)
             return Slot(granted=False, wait_s=wait, ticket=ticket, then=then)
+
+    async def _plan(
+        self,
+        tx: Transaction,
+        shop_id: str,
+        now: float,
+        live: list[float],
+        not_before: float,
+        heavy: Limit,
+        window_wait: float,
+        pair: bool,
+    ) -> Slot:
+        """A new ticket: granted now, or planned at the shop's next free slot; with ``pair``,
+        the design's next call planned right after it, in the same statement."""
+        at = earliest_slot(live, now, not_before, heavy)
+        ticket = uuid.uuid4().hex
+        granted = at <= now + TOLERANCE_S and window_wait <= TOLERANCE_S
+        at = now if granted else at
+        values: list[tuple[str, str, float, int]] = [(ticket, shop_id, at, 1 if granted else 0)]
+        then = paired(ticket) if pair else None
+        if then is not None:
+            next_at = earliest_slot([*live, at], max(now, at), not_before, heavy)
+            values.append((then, shop_id, next_at, 0))
+        marks = ", ".join("(?, ?, ?, ?)" for _ in values)
+        await tx.execute(
+            f"INSERT INTO quota_slots (ticket, shop_id, at, used) VALUES {marks}",
+            [v for row in values for v in row],
+        )
+        if granted:
+            return Slot(granted=True, ticket=ticket, then=then)
+        await _count_deferral(tx, shop_id)
+        return Slot(granted=False, wait_s=max(at - now, window_wait), ticket=ticket, then=then)
+
+    async def _locked_shop(
+        self, tx: Transaction, shop_id: str, now: float, longest: float
+    ) -> tuple[float, list[Row]]:
+        """The shop's ``not_before`` and the slots that can still matter (calls that may count
+        in a window, plans not abandoned), with the shop's decisions serialised: SQLite's
+        transaction has the one writer, so one statement; PostgreSQL locks the shop's row
+        first and reads the slots in a second statement (a statement's snapshot is taken
+        before it waits for a lock, so one that waited would miss what the holder wrote)."""
+        wanted = (
+            "((q.used = 0 AND q.at >= ?) OR (q.used = 1 AND COALESCE(q.done_at, q.at + ?) > ?))"
+        )
+        params = (now - STALE_AFTER_S, self.call_timeout_s, now - longest)
+        if self.db.dialect == "postgresql":
+            shop = await _shop_locked(tx, shop_id)
+            rows = await tx.fetchall(
+                "SELECT q.ticket, q.at, q.used, q.done_at FROM quota_slots q "
+                f"WHERE q.shop_id = ? AND {wanted} ORDER BY q.at",
+                (shop_id, *params),
+            )
+            return shop, rows
+        sql = (
+            "SELECT s.not_before, q.ticket, q.at, q.used, q.done_at FROM quota_shops s "
+            f"LEFT JOIN quota_slots q ON q.shop_id = s.shop_id AND {wanted} "
+            "WHERE s.shop_id = ? ORDER BY q.at"
+        )
+        found = await tx.fetchall(sql, (*params, shop_id))
+        if not found:  # the shop's first call: its row, then the same question
+            await _new_shop(tx, shop_id)
+            found = await tx.fetchall(sql, (*params, shop_id))
+        not_before = float(found[0][0]) if found else 0.0
+        return not_before, [r[1:] for r in found if r[1] is not None]
+
+    async def _sweep(self, tx: Transaction, shop_id: str, now: float, longest: float) -> None:
+        """Forget the shop's slots no window can count any more, once every SWEEP_EVERY_S."""
+        if now - self._swept.get(shop_id, 0.0) < SWEEP_EVERY_S:
+            return
+        self._swept[shop_id] = now
+        horizon = now - max(longest, STALE_AFTER_S) - self.call_timeout_s
+        await tx.execute("DELETE FROM quota_slots WHERE shop_id = ? AND at < ?", (shop_id, horizon))
 
     def _window_wait(
         self,
@@ -188,9 +265,9 @@ class QuotaStore:
         any replica before ``Retry-After`` (or a whole window). Returns the wait."""
         heavy, _ = self.limits_for(shop_id)
         wait = retry_after_s if retry_after_s is not None else heavy.window
-        async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
+        async with self.db.transaction() as tx:
             now = self.clock()
-            await _shop_row(tx, shop_id)
+            await self._locked_shop(tx, shop_id, now, heavy.window)
             await tx.execute(
                 "UPDATE quota_shops SET not_before = CASE WHEN not_before > ? THEN not_before "
                 "ELSE ? END, throttled = throttled + 1 WHERE shop_id = ?",
@@ -200,9 +277,9 @@ class QuotaStore:
 
     async def state(self, shop_id: str) -> QuotaState:
         heavy, _ = self.limits_for(shop_id)
-        async with self.db.transaction(lock=f"quota:{shop_id}") as tx:
+        async with self.db.transaction() as tx:
             now = self.clock()
-            not_before = await _shop_row(tx, shop_id)
+            not_before, _ = await self._locked_shop(tx, shop_id, now, heavy.window)
             counters = await tx.fetchone(
                 "SELECT throttled, deferred FROM quota_shops WHERE shop_id = ?", (shop_id,)
             )
@@ -239,20 +316,21 @@ class Unlimited:
         return None
 
 
-async def _shop_row(tx: Transaction, shop_id: str) -> float:
+async def _shop_locked(tx: Transaction, shop_id: str) -> float:
+    """PostgreSQL: the shop's row, locked until the transaction ends (made on its first call)."""
+    sql = "SELECT not_before FROM quota_shops WHERE shop_id = ? FOR UPDATE"
+    row = await tx.fetchone(sql, (shop_id,))
+    if row is None:
+        await _new_shop(tx, shop_id)
+        row = await tx.fetchone(sql, (shop_id,))
+    return float(row[0]) if row else 0.0
+
+
+async def _new_shop(tx: Transaction, shop_id: str) -> None:
     await tx.execute(
         "INSERT INTO quota_shops (shop_id, not_before, throttled, deferred) VALUES (?, 0, 0, 0) "
         "ON CONFLICT (shop_id) DO NOTHING",
         (shop_id,),
-    )
-    row = await tx.fetchone("SELECT not_before FROM quota_shops WHERE shop_id = ?", (shop_id,))
-    return float(row[0]) if row else 0.0
-
-
-async def _insert(tx: Transaction, ticket: str, shop_id: str, at: float, *, used: bool) -> None:
-    await tx.execute(
-        "INSERT INTO quota_slots (ticket, shop_id, at, used) VALUES (?, ?, ?, ?)",
-        (ticket, shop_id, at, 1 if used else 0),
     )
 
 

@@ -72,8 +72,18 @@ _RELEASE_PRODUCT = (
 )
 
 
+_PRODUCT_HELD = "EXISTS (SELECT 1 FROM products WHERE product_id = ? AND lease_owner = ?)"
+_step_decoder = msgspec.json.Decoder(Step)
+_step_encoder = msgspec.json.Encoder()
+
+
 def _text(value: bytes) -> str:
     return value.decode("utf-8")
+
+
+def _line(step: str, code: str | None, detail: str | None, at: float) -> str:
+    """One step as a line of ``designs.history`` (JSON, newline-terminated)."""
+    return _step_encoder.encode(Step(step=step, at=at, code=code, detail=detail)).decode() + "\n"
 
 
 T = TypeVar("T")
@@ -93,6 +103,7 @@ class Ledger:
         self.clock = clock
         self.on_unavailable = on_unavailable  # told at once, so consumers stop taking messages
         self._unreleased: set[tuple[str, tuple[Any, ...]]] = set()  # (release SQL, params)
+        self._let_go: set[tuple[DesignKey, str]] = set()  # leases released with their record
 
     async def _recorded(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run a write that records an upstream's effect, again and again while the database is
@@ -138,93 +149,114 @@ class Ledger:
     # --- designs -------------------------------------------------------------------------
 
     async def claim(self, key: DesignKey, delivery: Delivery) -> DesignRecord | None:
+        """Lease the design to this delivery (creating its row on its first delivery) and
+        return its record, or None while another delivery holds it: one statement."""
         now = self.clock()
         event = _text(delivery.cloud_event) if delivery.cloud_event else None
-        created = await self.db.execute(
-            "INSERT INTO designs (shop_id, design_id, revision, state, event_id, design_event, "
-            "attempts, created_at, updated_at) VALUES (?, ?, ?, 'received', ?, ?, 0, ?, ?) "
-            "ON CONFLICT (shop_id, design_id, revision) DO NOTHING",
-            (*_k(key), delivery.event_id, event, now, now),
-        )
-        if created:
-            await self._step(key, "received", None, f"event {delivery.event_id}")
+        received = _line("received", None, f"event {delivery.event_id}", now)
         try:
-            won = await self.db.execute(
-                "UPDATE designs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
-                "design_event = COALESCE(design_event, ?), updated_at = ? "
-                f"WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
-                (delivery.token, now + self.lease_s, event, now, *_k(key), now),
-            )
-            if not won:
-                return None
             row = await self.db.fetchone(
-                f"SELECT {_RECORD_COLUMNS} FROM designs WHERE {_KEY}", _k(key)
+                "INSERT INTO designs (shop_id, design_id, revision, state, event_id, "
+                "design_event, attempts, lease_owner, lease_until, history, created_at, "
+                "updated_at) VALUES (?, ?, ?, 'received', ?, ?, 1, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (shop_id, design_id, revision) DO UPDATE SET "
+                "lease_owner = excluded.lease_owner, lease_until = excluded.lease_until, "
+                "attempts = designs.attempts + 1, "
+                "design_event = COALESCE(designs.design_event, excluded.design_event), "
+                "updated_at = excluded.updated_at "
+                "WHERE designs.lease_owner IS NULL OR designs.lease_until < ? "
+                f"RETURNING {_RECORD_COLUMNS}",
+                (
+                    *_k(key),
+                    delivery.event_id,
+                    event,
+                    delivery.token,
+                    now + self.lease_s,
+                    received,
+                    now,
+                    now,
+                    now,
+                ),
             )
         except LedgerUnavailable:
             # The lease may have been taken with the answer lost: release it once the database
             # is back, or the design would wait a whole lease for a delivery that is gone.
             self._unreleased.add((_RELEASE_DESIGN, (*_k(key), delivery.token)))
             raise
-        assert row is not None
-        return _record(key, row)
+        return _record(key, row) if row is not None else None
 
     async def _fenced(
-        self, key: DesignKey, token: str, assignments: str, params: tuple[Any, ...]
+        self,
+        key: DesignKey,
+        token: str,
+        assignments: str,
+        params: tuple[Any, ...],
+        steps: tuple[tuple[str, str | None, str | None], ...] = (),
+        *,
+        let_go: bool = False,
     ) -> None:
+        """One UPDATE of the design while this delivery holds it, appending ``steps`` to its
+        history; with ``let_go``, the lease is released in the same statement."""
+        now = self.clock()
+        if steps:
+            assignments += ", history = COALESCE(history, '') || ?"
+            params = (*params, "".join(_line(*step, now) for step in steps))
+        if let_go:
+            assignments += ", lease_owner = NULL, lease_until = NULL"
         changed = await self.db.execute(
             f"UPDATE designs SET {assignments}, updated_at = ? WHERE {_KEY} AND lease_owner = ?",
-            (*params, self.clock(), *_k(key), token),
+            (*params, now, *_k(key), token),
         )
         if not changed:
             raise LeaseLost(f"lease on {key} is no longer held by this delivery")
 
-    async def _step(self, key: DesignKey, step: str, code: str | None, detail: str | None) -> None:
-        await self.db.execute(
-            "INSERT INTO design_steps (shop_id, design_id, revision, step, code, detail, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (*_k(key), step, code, detail, self.clock()),
+    async def record_customization(
+        self, key: DesignKey, token: str, customization_id: str, *, product_requested: bool = False
+    ) -> None:
+        """The customization Fourthwall made; with ``product_requested``, also that its product
+        is about to be asked for (one statement instead of two)."""
+        assignments = "state = 'customization_created', customization_id = ?"
+        steps: tuple[tuple[str, str | None, str | None], ...] = (
+            ("customization_created", None, customization_id),
         )
-
-    async def record_customization(self, key: DesignKey, token: str, customization_id: str) -> None:
-        async def write() -> None:
-            await self._fenced(
-                key,
-                token,
-                "state = 'customization_created', customization_id = ?",
-                (customization_id,),
-            )
-
-        await self._recorded(write)
+        if product_requested:
+            assignments += ", product_requested = 1"
+            steps = (*steps, ("product_requested", None, None))
         await self._recorded(
-            lambda: self._step(key, "customization_created", None, customization_id)
+            lambda: self._fenced(key, token, assignments, (customization_id,), steps)
         )
 
     async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
-        await self._fenced(key, token, "product_requested = ?", (1 if requested else 0,))
-        if requested:
-            await self._step(key, "product_requested", None, None)
+        steps = (("product_requested", None, None),) if requested else ()
+        await self._fenced(key, token, "product_requested = ?", (1 if requested else 0,), steps)
 
     async def record_product(
         self, key: DesignKey, token: str, product_id: str, product_event: bytes
     ) -> None:
-        async def write() -> None:
-            await self._fenced(
+        """The product Fourthwall made; the design is done, so its lease goes in the same
+        statement (the release that follows is then a no-op)."""
+        await self._recorded(
+            lambda: self._fenced(
                 key,
                 token,
                 "state = 'product_created', product_id = ?, product_event = ?",
                 (product_id, _text(product_event)),
+                (("product_created", None, product_id),),
+                let_go=True,
             )
-
-        await self._recorded(write)
-        await self._recorded(lambda: self._step(key, "product_created", None, product_id))
+        )
+        self._let_go.add((key, token))
 
     async def record_error(
         self, key: DesignKey, token: str, *, stage: str, code: str, detail: str
     ) -> None:
         await self._fenced(
-            key, token, "last_stage = ?, last_code = ?, last_error = ?", (stage, code, detail)
+            key,
+            token,
+            "last_stage = ?, last_code = ?, last_error = ?",
+            (stage, code, detail),
+            (("transient_error", code, detail),),
         )
-        await self._step(key, "transient_error", code, detail)
 
     async def record_failed(
         self,
@@ -242,23 +274,24 @@ class Ledger:
             token,
             "state = ?, last_stage = ?, last_code = ?, last_error = ?, failed_event = ?",
             (state, stage, code, detail, _text(failed_event)),
+            ((state, code, detail),),
         )
-        await self._step(key, state, code, detail)
 
     async def release(self, key: DesignKey, token: str) -> None:
+        if (key, token) in self._let_go:  # released with the product's record
+            self._let_go.discard((key, token))
+            return
         await self._release(_RELEASE_DESIGN, (*_k(key), token))
 
     async def mark_published(self, key: DesignKey) -> None:
         """After product.created was confirmed by the broker: recorded like an effect."""
-        changed = await self._recorded(
+        await self._recorded(
             lambda: self.db.execute(
-                f"UPDATE designs SET state = 'published', updated_at = ? WHERE {_KEY} "
-                "AND state = 'product_created'",
-                (self.clock(), *_k(key)),
+                "UPDATE designs SET state = 'published', history = COALESCE(history, '') || ?, "
+                f"updated_at = ? WHERE {_KEY} AND state = 'product_created'",
+                (_line("published", None, None, self.clock()), self.clock(), *_k(key)),
             )
         )
-        if changed:
-            await self._recorded(lambda: self._step(key, "published", None, None))
 
     # --- what an operator does (admin API) ------------------------------------------------
     # Each is one conditional UPDATE: it applies only in the state it is meant for and only
@@ -280,8 +313,8 @@ class Ledger:
             "state = CASE WHEN customization_id IS NULL THEN 'received' "
             "ELSE 'customization_created' END, failed_event = NULL",
             (),
+            (("retry_requested", None, f"by {operator}"),),
         )
-        await self._step(key, "retry_requested", None, f"by {operator}")
         record = await self.record(key)
         assert record is not None
         return record
@@ -292,15 +325,14 @@ class Ledger:
         """Record the product an operator found on Fourthwall for a design that needs
         reconciliation; the design is product_created and its product.created can go out."""
         now = self.clock()
+        step = _line("reconciled", None, f"product {product_id}, by {operator}", now)
         changed = await self.db.execute(
             "UPDATE designs SET state = 'product_created', product_id = ?, product_event = ?, "
-            "failed_event = NULL, updated_at = ? "
+            "failed_event = NULL, history = COALESCE(history, '') || ?, updated_at = ? "
             f"WHERE {_KEY} AND state = 'needs_reconciliation' "
             "AND (lease_owner IS NULL OR lease_until < ?)",
-            (product_id, _text(product_event), now, *_k(key), now),
+            (product_id, _text(product_event), step, now, *_k(key), now),
         )
-        if changed:
-            await self._step(key, "reconciled", None, f"product {product_id}, by {operator}")
         return bool(changed)
 
     async def record(self, key: DesignKey) -> DesignRecord | None:
@@ -340,10 +372,16 @@ class Ledger:
         return [_design_row(r) for r in rows]
 
     async def steps(self, key: DesignKey) -> list[Step]:
+        """Every step, oldest first: rows of ``design_steps`` (written before schema 10, and by
+        a replica of the previous version) and the design's ``history``."""
         rows = await self.db.fetchall(
             f"SELECT step, at, code, detail FROM design_steps WHERE {_KEY} ORDER BY id", _k(key)
         )
-        return [Step(step=r[0], at=r[1], code=r[2], detail=r[3]) for r in rows]
+        found = [Step(step=r[0], at=r[1], code=r[2], detail=r[3]) for r in rows]
+        history = await self.db.fetchone(f"SELECT history FROM designs WHERE {_KEY}", _k(key))
+        if history and history[0]:
+            found += [_step_decoder.decode(line) for line in history[0].splitlines() if line]
+        return sorted(found, key=lambda step: step.at)  # stable: equal times keep their order
 
     async def count_by_state(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT state, COUNT(*) FROM designs GROUP BY state")
@@ -354,20 +392,25 @@ class Ledger:
     async def claim_product(
         self, product_id: str, shop_id: str, design_id: str, token: str
     ) -> ProductRecord | None:
+        """Lease the product to this delivery (creating its row on the first); its scopes
+        recorded so far, which a first claim knows to be none without asking."""
         now = self.clock()
-        await self.db.execute(
-            "INSERT INTO products (product_id, shop_id, design_id, state, updated_at) "
-            "VALUES (?, ?, ?, 'pins_pending', ?) ON CONFLICT (product_id) DO NOTHING",
-            (product_id, shop_id, design_id, now),
-        )
         try:
-            won = await self.db.execute(
-                "UPDATE products SET lease_owner = ?, lease_until = ?, updated_at = ? "
-                "WHERE product_id = ? AND (lease_owner IS NULL OR lease_until < ?)",
-                (token, now + self.lease_s, now, product_id, now),
+            row = await self.db.fetchone(
+                "INSERT INTO products (product_id, shop_id, design_id, state, lease_owner, "
+                "lease_until, claims, updated_at) VALUES (?, ?, ?, 'pins_pending', ?, ?, 1, ?) "
+                "ON CONFLICT (product_id) DO UPDATE SET lease_owner = excluded.lease_owner, "
+                "lease_until = excluded.lease_until, updated_at = excluded.updated_at, "
+                # a row an earlier version made has claims 0: never taken for a first claim
+                "claims = CASE WHEN products.claims = 0 THEN 2 ELSE products.claims + 1 END "
+                "WHERE products.lease_owner IS NULL OR products.lease_until < ? "
+                "RETURNING claims",
+                (product_id, shop_id, design_id, token, now + self.lease_s, now, now),
             )
-            if not won:
+            if row is None:
                 return None
+            if int(row[0]) == 1:
+                return ProductRecord(scopes={}, requested=frozenset())
             rows = await self.db.fetchall(
                 "SELECT rule_key, scope FROM pin_scopes WHERE product_id = ? UNION ALL "
                 "SELECT rule_key, NULL FROM pin_scope_requests WHERE product_id = ?",
@@ -382,12 +425,23 @@ class Ledger:
         )
 
     async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:
-        await self._product_held(product_id, token)
-        await self.db.execute(
+        await self._while_held(
+            product_id,
+            token,
             "INSERT INTO pin_scope_requests (product_id, rule_key, requested_at) "
-            "VALUES (?, ?, ?) ON CONFLICT (product_id, rule_key) DO NOTHING",
+            "SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) "
+            f"WHERE {_PRODUCT_HELD} ON CONFLICT (product_id, rule_key) DO NOTHING",
             (product_id, rule_key, self.clock()),
         )
+
+    async def _while_held(
+        self, product_id: str, token: str, insert: str, params: tuple[Any, ...]
+    ) -> None:
+        """An INSERT … SELECT that writes only while this delivery holds the product: one
+        statement; a second only when nothing was written (held, and already there: fine; not
+        held: ``LeaseLost``)."""
+        if not await self.db.execute(insert, (*params, product_id, token)):
+            await self._product_held(product_id, token)
 
     async def _product_held(self, product_id: str, token: str) -> None:
         held = await self.db.execute(
@@ -400,11 +454,14 @@ class Ledger:
     async def record_scope(
         self, product_id: str, token: str, rule_key: str, scope_id: str, scope: bytes
     ) -> None:
-        await self._recorded(lambda: self._product_held(product_id, token))
         await self._recorded(
-            lambda: self.db.execute(
+            lambda: self._while_held(
+                product_id,
+                token,
                 "INSERT INTO pin_scopes (product_id, rule_key, scope_id, scope, created_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, rule_key) DO NOTHING",
+                "SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), "
+                f"CAST(? AS DOUBLE PRECISION) WHERE {_PRODUCT_HELD} "
+                "ON CONFLICT (product_id, rule_key) DO NOTHING",
                 (product_id, rule_key, scope_id, _text(scope), self.clock()),
             )
         )

@@ -161,6 +161,17 @@ def _v9(dialect: Dialect) -> list[str]:
     ]
 
 
+def _v10(dialect: Dialect) -> list[str]:
+    """Fewer statements per design: a design's steps are appended to ``designs.history`` in the
+    same UPDATE that records them (``design_steps`` keeps the rows written before, and those the
+    previous version writes during a rolling upgrade); ``products.claims`` counts claims, so a
+    first claim skips looking for scopes no earlier attempt can have made."""
+    return [
+        "ALTER TABLE designs ADD COLUMN history TEXT",
+        "ALTER TABLE products ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -171,6 +182,7 @@ MIGRATIONS = [
     (7, _v7),
     (8, _v8),
     (9, _v9),
+    (10, _v10),
 ]
 
 

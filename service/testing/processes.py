@@ -80,7 +80,6 @@ def service_env(
         "HTTP_PORT": str(free_port()),
         "LOG_FORMAT": "json",
         "DATABASE_URL": f"sqlite:///{directory / 'ledger.sqlite3'}",
-        "DEFER_DELAYS_S": "0.1,0.2,0.4,0.8,1.6,3.2",
         "QUOTA_MAX_HOLD_S": "0.1",
         **extra,
     }

@@ -100,7 +100,6 @@ async def run_through(
                 heavy_calls=CALLS,
                 heavy_window_s=WINDOW_S,
                 LEDGER_TIMEOUT_S="2",
-                DEFER_DELAYS_S="0.1,0.2,0.4,0.8,1.6",
                 QUOTA_MARGIN_MIN_S="0.25",
             )
             for design in designs:

@@ -48,7 +48,6 @@ async def test_two_replicas_never_exceed_the_quota_and_never_see_a_429(
                 procs,
                 heavy_calls=CALLS,
                 heavy_window_s=WINDOW_S,
-                DEFER_DELAYS_S="0.05,0.1,0.2,0.4,0.8,1.6",
                 # room for a loaded machine's jitter between our grant and the sandbox's
                 # count (production: 2 % of 60 s); the mechanism is what is tested here
                 QUOTA_MARGIN_MIN_S="0.25",

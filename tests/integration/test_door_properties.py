@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 
 from service.bootstrap import build_consumers, consume_loop, open_resources
 from service.broker import headers
+from service.broker.parking import Releaser
 from service.broker.topology import DESIGN_APPROVED_QUEUE
 from service.settings import load_settings
 from service.testing.postgres import throwaway_postgres
@@ -68,7 +69,9 @@ def consume_loop_on(tmp: Path, database: str) -> Iterator[Any]:
     resources = LOOP.run_until_complete(open_resources(service_settings))
     try:
         [bound] = build_consumers(service_settings, resources, ("design-approved",))
-        yield lambda publisher: consume_loop(bound, publisher, service_settings, resources)
+        yield lambda publisher: consume_loop(
+            bound, publisher, service_settings, resources, Releaser(resources.parking, publisher)
+        )
     finally:
         LOOP.run_until_complete(resources.aclose())
         LOOP.run_until_complete(sandbox_cm.__aexit__(None, None, None))

@@ -141,13 +141,27 @@ async def test_concurrent_migrators_do_not_collide(db: Database) -> None:
 
 async def test_a_ledger_of_the_previous_version_migrates_and_keeps_its_rows(db: Database) -> None:
     assert await migrate(db, up_to=4) == [1, 2, 3, 4]
-    d = delivery()
-    await Ledger(db).claim(KEY, d)  # the previous version's code path works on either schema
-    await db.execute("UPDATE designs SET correlation_id = 'c-1'")  # a value nothing ever read
+    # a design as an earlier version wrote it: its row, and its steps in design_steps
+    await db.execute(
+        "INSERT INTO designs (shop_id, design_id, revision, state, event_id, correlation_id, "
+        "attempts, created_at, updated_at) VALUES (?, ?, ?, 'received', 'e-0', 'c-1', 1, 1, 1)",
+        (KEY.shop_id, KEY.design_id, KEY.revision),
+    )
+    await db.execute(
+        "INSERT INTO design_steps (shop_id, design_id, revision, step, at) "
+        "VALUES (?, ?, ?, 'received', 1)",
+        (KEY.shop_id, KEY.design_id, KEY.revision),
+    )
     assert await migrate(db) == [v for v, _ in MIGRATIONS if v > 4]
-    row = await Ledger(db).design(KEY)
+    ledger = Ledger(db)
+    row = await ledger.design(KEY)
     assert row is not None and row.state == "received"
-    await Ledger(db).heartbeat("replica-1")  # the probe's table is there
+    d = delivery()
+    record = await ledger.claim(KEY, d)  # taken up by this version where the other stopped
+    assert record is not None and record.attempts == 2
+    await ledger.record_customization(KEY, d.token, "cst_1")
+    assert [s.step for s in await ledger.steps(KEY)] == ["received", "customization_created"]
+    await ledger.heartbeat("replica-1")  # the probe's table is there
     with pytest.raises(Exception, match="correlation_id"):
         await db.fetchone("SELECT correlation_id FROM designs")
 

@@ -176,3 +176,15 @@ async def test_a_designs_product_slot_comes_before_the_next_designs_customizatio
     await store.cancel("shop", first.then)
     left = dict(await db.fetchall("SELECT ticket, at FROM quota_slots WHERE shop_id = 'shop'"))
     assert first.then not in left and second.ticket in left
+
+
+async def test_presenting_a_pairs_second_ticket_finishes_its_first_call(db: Database) -> None:
+    store = QuotaStore(db, lambda shop: (HEAVY, GENERAL))
+    first = await store.take("shop", None, pair=True)
+    assert first.granted and first.then is not None
+    done = "SELECT done_at FROM quota_slots WHERE ticket = ?"
+    assert await db.fetchone(done, (first.ticket,)) == (None,)  # in flight: it counts
+    second = await store.take("shop", first.then)
+    assert second.granted
+    answered = await db.fetchone(done, (first.ticket,))
+    assert answered is not None and answered[0] is not None

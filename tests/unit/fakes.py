@@ -126,8 +126,12 @@ class FakeLedger:
         self.records[key] = msgspec.structs.replace(record, attempts=record.attempts + 1)
         return self.records[key]
 
-    async def record_customization(self, key: DesignKey, token: str, customization_id: str) -> None:
+    async def record_customization(
+        self, key: DesignKey, token: str, customization_id: str, *, product_requested: bool = False
+    ) -> None:
         self._update(key, token, state="customization_created", customization_id=customization_id)
+        if product_requested:
+            self._update(key, token, product_requested=True)
 
     async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
         self._update(key, token, product_requested=requested)
@@ -225,6 +229,8 @@ class FakeQuota:
 
     async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         self.taken.append(ticket)
+        if ticket is not None and ticket.endswith(".then"):  # its first call has answered
+            self.finished_calls.append(ticket.removesuffix(".then"))
         if ticket == "due":  # the planned slot has come: it is this delivery's own
             return Slot(granted=True, ticket="due", then="due.then" if pair else None)
         if self.free > 0:

@@ -105,3 +105,12 @@ def test_bad_config_files_are_explained(tmp_path: Path, text: str, needle: str) 
     with pytest.raises(SettingsError, match=needle) as caught:
         load_settings({"CONFIG_FILE": str(path)})
     assert caught.value.key == "CONFIG_FILE"
+
+
+def test_a_retired_setting_is_named_with_what_replaced_it_and_ignored() -> None:
+    from service.settings import retired_settings
+
+    env = {"DEFER_DELAYS_S": "1,2,4"}
+    assert "parked in the ledger" in retired_settings(env)["DEFER_DELAYS_S"]
+    assert retired_settings({}) == {}
+    load_settings(env)  # still starts
