@@ -24,6 +24,8 @@ slow: setup
 bench: setup
 	@scripts/ensure-services.sh
 	$(UV) run python -m bench.quota
+	$(UV) run python -m bench.overhead --runs 3
+	$(UV) run python -m bench.backlog
 
 # The every-door property suite at 50,000 examples a ledger backend (the default suite: 1,000).
 fuzz: setup

@@ -40,13 +40,15 @@ HOT, COLD_SHOPS, COLD_DESIGNS = 100, 19, 2
 REPLICAS = 3
 
 
-async def run(limiter: bool, workdir: Path, window_s: float = WINDOW_S) -> dict[str, Any]:
+async def run(
+    limiter: bool, workdir: Path, window_s: float = WINDOW_S, hot: int = HOT
+) -> dict[str, Any]:
     shops = 1 + COLD_SHOPS
     config = sandbox_config(
         shops, heavy_calls=CALLS, heavy_window_s=window_s, calls=100_000, window_s=10.0
     )
     sandbox_proc, sandbox_url, config_file = await processes.start_sandbox(config, workdir)
-    hot = [sample_design("shop-1", n, f"hot-{limiter}") for n in range(HOT)]
+    hot_designs = [sample_design("shop-1", n, f"hot-{limiter}") for n in range(hot)]
     cold = [
         sample_design(f"shop-{s}", n, f"cold-{limiter}")
         for s in range(2, shops + 1)
@@ -69,10 +71,10 @@ async def run(limiter: bool, workdir: Path, window_s: float = WINDOW_S) -> dict[
                     MAX_ATTEMPTS="10",
                     LOG_LEVEL="warning",
                 )
-                for design in hot + cold:
+                for design in hot_designs + cold:
                     published[design.design_id] = time.time()
                     await publish(amqp_url, event_message(design_event(design)))
-                await watcher.wait_for("product.created", HOT + len(cold), timeout=900)
+                await watcher.wait_for("product.created", hot + len(cold), timeout=900)
                 seen_at: dict[str, float] = {}
                 for seen in watcher.of_type("product.created"):
                     design_id = seen.data.design_id  # type: ignore[union-attr]
@@ -98,7 +100,7 @@ async def run(limiter: bool, workdir: Path, window_s: float = WINDOW_S) -> dict[
         "cold_p50_s": round(statistics.median(cold_latency), 3),
         "cold_p100_s": round(cold_latency[-1], 3),
         "products": len(records["products"]),
-        "designs": HOT + len(cold),
+        "designs": hot + len(cold),
     }
 
 

@@ -71,6 +71,8 @@ class QuotaState(msgspec.Struct, frozen=True, kw_only=True):
     not_before: float
     throttled: int
     deferred: int
+    parked: int = 0  # the shop's designs parked until their slot
+    next_release_at: float | None = None  # when the first of them is due
 
 
 class QuotaStore:
@@ -286,6 +288,9 @@ class QuotaStore:
             rows = await tx.fetchall(
                 "SELECT at, used FROM quota_slots WHERE shop_id = ?", (shop_id,)
             )
+            parked = await tx.fetchone(
+                "SELECT COUNT(*), MIN(due_at) FROM parked_messages WHERE shop_id = ?", (shop_id,)
+            )
         live = [float(at) for at, u in rows if u or at >= now - STALE_AFTER_S]
         return QuotaState(
             shop_id=shop_id,
@@ -297,6 +302,8 @@ class QuotaStore:
             not_before=not_before,
             throttled=int(counters[0]) if counters else 0,
             deferred=int(counters[1]) if counters else 0,
+            parked=int(parked[0]) if parked else 0,
+            next_release_at=float(parked[1]) if parked and parked[1] is not None else None,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -366,3 +367,21 @@ async def test_dead_letters_are_peeked_replayed_discarded_and_purged(
     for action, count in (("dead_letters.replay", 2), ("dead_letters.discard", 1)):
         assert f'merch_admin_actions_total{{action="{action}"}} {count}.0' in metrics
     assert (await admin.get("/admin/dead-letters/nope/messages")).status_code == 404
+
+
+async def test_a_design_waiting_for_its_quota_is_shown_parked_with_its_planned_time(
+    admin: httpx.AsyncClient, amqp_url: str
+) -> None:
+    waiting = sample_design("shop-1", 7, "adm-parked")  # shop-1 has 1 of its 5 calls left
+    await publish(amqp_url, event_message(design_event(waiting)))
+    ref = f"/admin/designs/shop-1:{waiting.design_id}:1"
+
+    async def parked() -> list[dict[str, Any]] | None:
+        answer = await admin.get(ref)
+        return answer.json()["parked"] if answer.status_code == 200 else None
+
+    (spot,) = await eventually(parked, what="the design parked")
+    assert spot["reason"] == "quota" and spot["due_at"] > time.time() + 30  # the next window
+    assert (await admin.get(ref)).json()["design"]["state"] == "customization_created"
+    quota = (await admin.get("/admin/shops/shop-1/quota")).json()
+    assert quota["parked"] == 1 and quota["next_release_at"] == spot["due_at"]

@@ -27,6 +27,7 @@ from service.design_refs import design_key, design_link
 from service.design_refs import design_ref as ref_of
 from service.errors import ActionError, NotFound
 from service.store.ledger import DesignRow, Ledger
+from service.store.parking import ParkingLot
 
 
 def _cursor(row: DesignRow) -> str:
@@ -55,7 +56,8 @@ async def _detail(ledger: Ledger, key: DesignKey, named: str) -> DesignDetail:
     row = await ledger.design(key)
     if row is None:
         raise NotFound(f"no design {named!r}")
-    return DesignDetail(design=_listed(row), steps=await ledger.steps(key))
+    parked = await ParkingLot(ledger.db).of_design((key.shop_id, key.design_id, key.revision))
+    return DesignDetail(design=_listed(row), steps=await ledger.steps(key), parked=parked)
 
 
 class DesignsController(Controller):

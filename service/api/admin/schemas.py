@@ -10,6 +10,7 @@ from service.broker.dead_letters import DeadLetter, DeadLetterQueue
 from service.broker.switch import ConsumerHealth
 from service.quota.store import QuotaState
 from service.store.ledger import DesignRow, Step
+from service.store.parking import Parked
 
 __all__ = [
     "ConsumerHealth",
@@ -42,6 +43,8 @@ class DesignPage(msgspec.Struct, frozen=True):
 class DesignDetail(msgspec.Struct, frozen=True):
     design: ListedDesign
     steps: list[Step]
+    # while it waits for its shop's quota: parked in the ledger until due_at
+    parked: list[Parked] = msgspec.field(default_factory=list)
 
 
 class PublishedEvent(msgspec.Struct, frozen=True):
