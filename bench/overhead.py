@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -165,7 +166,45 @@ async def ledger_url(kind: str, workdir: Path) -> AsyncIterator[str]:
         yield f"sqlite:///{workdir / 'ledger.sqlite3'}"
 
 
-async def measure(target_kind: str, shops: int, designs: int, ledger: str) -> dict[str, Any]:
+def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (threads included) into collapsed stacks at ``out``."""
+    return _popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def profile_summary(collapsed: Path, top: int = 25) -> list[tuple[str, float]]:
+    """The functions holding most samples (self time), as fractions of all samples."""
+    own: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frame = stack.rsplit(";", 1)[-1]
+        own[frame] = own.get(frame, 0) + int(count)
+        total += int(count)
+    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    return [(frame, count / total) for frame, count in ranked] if total else []
+
+
+async def measure(
+    target_kind: str, shops: int, designs: int, ledger: str, profile: Path | None = None
+) -> dict[str, Any]:
     config = sandbox_config(shops, **LIFTED)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         workdir = Path(tmp)
@@ -195,10 +234,14 @@ async def measure(target_kind: str, shops: int, designs: int, ledger: str) -> di
                     rss_idle = rss_mb(pid)
                     counts_before = await target.counts()
                     cpu_before = cpu_ms(pid)
+                    sampler = start_profile(pid, profile) if profile else None
                     started = time.monotonic()
                     await publish_all(amqp_url, messages)
                     await watcher.wait_for("pins.created", designs, timeout=600)
                     wall = time.monotonic() - started
+                    if sampler is not None:
+                        sampler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+                        sampler.wait(60)
                     cpu = cpu_ms(pid) - cpu_before
                     rss_after = rss_mb(pid)
                     counts_after = await target.counts()
@@ -269,7 +312,19 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--shapes", default="1,40", help="shop counts, comma-separated")
     parser.add_argument("--ledger", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--profile", type=Path, help="sample the service with py-spy; collapsed stacks here"
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        for shops in (int(s) for s in args.shapes.split(",")):
+            out = args.profile / f"service-{shops}-shops.txt"
+            await measure("service", shops, args.designs, args.ledger, out)
+            print(f"\nprofile of the service, {shops} shop(s) ({out}), self time:")
+            for frame, share in profile_summary(out):
+                print(f"{share * 100:6.1f} %  {frame}")
+        return
     rows = []
     for _ in range(args.runs):
         for shops in (int(s) for s in args.shapes.split(",")):
