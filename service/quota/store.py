@@ -137,7 +137,12 @@ class QuotaStore:
             made = [(at, now if t == first and d is None else d) for t, at, d in _made(rows)]
             planned = [float(at) for _, at, u, _ in rows if not u]
             # Planning assumes a call in flight answers soon; granting waits for its answer.
-            live = [self._expected_end(at, done, now) for at, done in made] + planned
+            live = (
+                [self._expected_end(at, done, now) for at, done in made] + planned
+                # with fewer times than the limit (a pair adds one), every slot is free now
+                if len(rows) + 1 >= heavy.calls
+                else planned
+            )
             mine = next(
                 (r for r in rows if ticket is not None and r[0] == ticket and not r[2]), None
             )
@@ -245,6 +250,8 @@ class QuotaStore:
         """0 when one more call now keeps every window within its limit, counting each call
         made until its answer (until its grant + timeout while it has none); else how long to
         wait, expecting a call in flight to answer within ``IN_FLIGHT_POLL_S``."""
+        if len(made) < min(limit.calls for limit in limits):  # no window can be full
+            return 0.0 if not_before - now <= TOLERANCE_S else not_before - now
         counted = [done if done is not None else at + self.call_timeout_s for at, done in made]
         expected = [self._expected_end(at, done, now) for at, done in made]  # planning
         blocked = max([wait_for_window(counted, now, limit) for limit in limits])

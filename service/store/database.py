@@ -100,8 +100,41 @@ class _SQLiteStatements:
         return rows
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
+
+
+class _Inline:
+    """Runs a call on the connection right on the event loop while no other connection holds
+    the database (``busy_timeout`` 0: SQLite answers at once instead of waiting), which saves
+    a worker-thread hop per statement; when another connection (another process, a migration)
+    holds it, the same call goes to a worker thread that waits up to the busy timeout, so the
+    event loop never waits on a lock. A statement refused with SQLITE_BUSY changed nothing, so
+    it can be made again."""
+
+    def __init__(self, conn: sqlite3.Connection, timeout_s: float) -> None:
+        self._conn = conn
+        self._timeout_ms = int(timeout_s * 1000)
+
+    async def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+        return await asyncio.to_thread(self.patiently, fn, *args)
+
+    def patiently(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self._conn.execute(f"PRAGMA busy_timeout={self._timeout_ms}")
+        try:
+            return fn(*args)
+        finally:
+            self._conn.execute("PRAGMA busy_timeout=0")
+
+
 class SQLiteDatabase(_SQLiteStatements):
-    """One connection used from a worker thread, serialised by a lock (SQLite has one writer)."""
+    """One connection, serialised by a lock (SQLite has one writer); statements run on the
+    event loop unless another connection holds the database (``_Inline``)."""
 
     dialect: Dialect = "sqlite"
 
@@ -113,13 +146,14 @@ class SQLiteDatabase(_SQLiteStatements):
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        conn.execute("PRAGMA busy_timeout=0")
         self._lock = asyncio.Lock()
+        self._inline = _Inline(conn, timeout_s)
         super().__init__(conn, self._locked, Tally())
 
     async def _locked(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self._lock:
-            return await asyncio.to_thread(fn, *args)
+            return await self._inline(fn, *args)
 
     async def script(
         self, statements: Sequence[str], lock_key: int | None = None, skip_if: str | None = None
@@ -142,11 +176,13 @@ class SQLiteDatabase(_SQLiteStatements):
             self._conn.execute("COMMIT")
             return True
 
-        with translated():
-            return bool(await self._locked(run))
+        with translated():  # start-up only: waits for another migrator in a worker thread
+            async with self._lock:
+                return bool(await asyncio.to_thread(self._inline.patiently, run))
 
     async def close(self) -> None:
-        await self._locked(self._conn.close)
+        async with self._lock:
+            self._conn.close()
 
     @contextlib.asynccontextmanager
     async def transaction(self, lock: str | None = None) -> AsyncIterator[Transaction]:
@@ -154,14 +190,16 @@ class SQLiteDatabase(_SQLiteStatements):
             conn = self._conn
             self.tally.statements += 2  # BEGIN, COMMIT
             with translated():
-                await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+                await self._inline(conn.execute, "BEGIN IMMEDIATE")
             try:
-                # The lock is held for the whole transaction: statements go straight to a thread.
-                yield _SQLiteStatements(conn, asyncio.to_thread, self.tally)
+                # The lock is held for the whole transaction: no one else's turn in between.
+                yield _SQLiteStatements(conn, self._inline, self.tally)
+                with translated():
+                    await self._inline(conn.execute, "COMMIT")
             except BaseException:
-                await asyncio.to_thread(conn.execute, "ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            await asyncio.to_thread(conn.execute, "COMMIT")
 
 
 _PLACEHOLDER = re.compile(r"\?")
