@@ -145,11 +145,11 @@ class Releaser:
             self._wake_at = float("inf")
             self._wake.clear()
             try:
-                next_due = await self.lot.next_due()
+                next_due = await self.lot.next_due(self.owner)
                 if next_due is not None and next_due - self.lead_s <= self.clock():
                     if await self.release_due():
                         log.debug("parking.released", released=self.released_total)
-                    next_due = await self.lot.next_due()
+                    next_due = await self.lot.next_due(self.owner)
             except (LedgerUnavailable, NotConnected, aio_pika.exceptions.AMQPError) as exc:
                 log.warning("parking.release_failed", error=type(exc).__name__)
                 next_due = None

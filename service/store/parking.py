@@ -74,15 +74,16 @@ class ParkingLot:
 
     async def claim_due(self, owner: str, limit: int, lead_s: float = 0.0) -> list[Claimed]:
         """Claim up to ``limit`` messages due within ``lead_s``, earliest first, that no live
-        claim holds."""
+        claim of another releaser holds. ``owner``'s own claims are taken again: one whose
+        answer was lost (the database went away mid-statement) is not left to run out."""
         now = self.clock()
         skip_locked = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
         rows = await self.db.fetchall(
             "UPDATE parked_messages SET claimed_by = ?, claimed_until = ? WHERE id IN ("
             "SELECT id FROM parked_messages WHERE due_at <= ? "
-            "AND (claimed_until IS NULL OR claimed_until < ?) "
+            "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) "
             f"ORDER BY due_at LIMIT ?{skip_locked}) RETURNING id, queue, body, properties, due_at",
-            (owner, now + self.claim_s, now + lead_s, now, limit),
+            (owner, now + self.claim_s, now + lead_s, now, owner, limit),
         )
         rows.sort(key=lambda r: float(r[4]))  # RETURNING keeps no order: release earliest first
         return [
@@ -109,12 +110,12 @@ class ParkingLot:
                 (owner, *ids),
             )
 
-    async def next_due(self) -> float | None:
-        """When the earliest unclaimed message is due (None when none is parked)."""
+    async def next_due(self, owner: str) -> float | None:
+        """When the earliest message ``owner`` may claim is due (None when there is none)."""
         row = await self.db.fetchone(
             "SELECT MIN(due_at) FROM parked_messages WHERE claimed_until IS NULL "
-            "OR claimed_until < ?",
-            (self.clock(),),
+            "OR claimed_until < ? OR claimed_by = ?",
+            (self.clock(), owner),
         )
         return float(row[0]) if row and row[0] is not None else None
 

@@ -156,3 +156,18 @@ def test_a_parked_message_keeps_every_property() -> None:
     back = restored(Claimed(id="x", queue=QUEUE, body=body, properties=properties))
     assert back.body == message.body and back.headers == message.headers
     assert back.message_id == message.message_id and back.timestamp == message.timestamp
+
+
+async def test_a_claim_whose_answer_was_lost_is_taken_again_by_its_own_releaser(
+    db: Database,
+) -> None:
+    """The database went away while the UPDATE … RETURNING was in flight: the rows are
+    claimed, but the releaser never heard. It claims them again at once, not after claim_s."""
+    lot = ParkingLot(db, claim_s=3600)
+    await _park(lot, 3, lot.clock() - 1)
+    sent = Collected()
+    releaser = Releaser(lot, sent)
+    await lot.claim_due(releaser.owner, 10)  # the claim whose answer never arrived
+    assert await lot.next_due(releaser.owner) is not None
+    assert await releaser.release_due() == 1
+    assert [m.message_id for _, m in sent.sent] == ["m3"]
