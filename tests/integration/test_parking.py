@@ -5,37 +5,18 @@ replica runs out and another releases the message."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aio_pika
 import pytest
 
 from service.broker.parking import Releaser, restored, stored
-from service.store.database import Database, open_database
-from service.store.migrations import migrate
+from service.store.database import Database
 from service.store.parking import ParkingLot
-from service.testing.postgres import throwaway_postgres
 
 pytestmark = pytest.mark.integration
 
 QUEUE = "parking-test"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = await open_database(f"sqlite:///{tmp_path / 'p.sqlite3'}")
-        await migrate(database)
-        yield database
-        await database.close()
-        return
-    async with throwaway_postgres() as url:
-        database = await open_database(url)
-        await migrate(database)
-        yield database
-        await database.close()
 
 
 class Collected:

@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from service.quota.slots import Limit
 from service.quota.store import QuotaStore
-from service.store.database import Database, open_database
-from service.store.migrations import migrate
+from service.store.database import Database
 from service.testing.polling import max_in_any_window
-from service.testing.postgres import throwaway_postgres
 
 pytestmark = pytest.mark.integration
 
 HEAVY = Limit(calls=5, window_s=1.0, margin=0.02)
 GENERAL = Limit(calls=100, window_s=10.0, margin=0.02)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = await open_database(f"sqlite:///{tmp_path / 'q.sqlite3'}")
-        await migrate(database)
-        yield database
-        await database.close()
-        return
-    async with throwaway_postgres() as url:
-        database = await open_database(url)
-        await migrate(database)
-        yield database
-        await database.close()
 
 
 async def test_concurrent_takers_never_get_more_than_the_limit_in_any_window(db: Database) -> None:
