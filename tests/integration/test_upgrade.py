@@ -1,0 +1,56 @@
+"""Starting on a broker and a ledger of the previous version: the deferral ladder's delay queues
+are still there with messages on them (carrying their quota tickets), and the ledger is at
+schema 8. The service starts, leaves those queues alone, and the waiting design is done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aio_pika
+import msgspec
+import pytest
+
+from service.broker import headers
+from service.broker.codec import event_message
+from service.broker.topology import DESIGN_APPROVED_QUEUE, declare_queues
+from service.samples import design_event, sample_design
+from service.settings import Settings
+from service.store.database import open_database
+from service.store.migrations import migrate
+from service.testing.broker import watching
+from service.testing.inprocess import running_service
+
+pytestmark = pytest.mark.integration
+
+OLD_LADDER = (1.0, 2.0, 4.0)  # rungs of the retired DEFER_DELAYS_S
+
+
+async def test_a_design_waiting_on_the_old_ladder_is_done_after_the_upgrade(
+    settings: Settings, amqp_url: str, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'previous.sqlite3'}"
+    db = await open_database(database_url)
+    assert await migrate(db, up_to=8) == list(range(1, 9))  # the previous version's ledger
+    await db.close()
+    design = sample_design("shop-1", 0, "upgrade")
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        # the previous version's topology: the ladder's rungs beside the retry tiers
+        await declare_queues(channel, DESIGN_APPROVED_QUEUE, (*OLD_LADDER, 0.2, 0.5))
+        waiting = event_message(design_event(design))
+        waiting.headers.update({headers.QUOTA_TICKET: "a-ticket-of-the-old-version"})
+        waiting.headers.update({headers.DEFERRALS: 3})
+        await channel.default_exchange.publish(
+            waiting, DESIGN_APPROVED_QUEUE.retry(1.0), mandatory=True
+        )
+    upgraded = msgspec.structs.replace(settings, database_url=database_url)
+    async with watching(amqp_url) as watcher, running_service(upgraded):
+        # the rung's TTL hands it back to the queue; the new version takes it, ticket and all
+        (pins,) = await watcher.wait_for("pins.created", 1, timeout=30)
+    assert pins.data.design_id == design.design_id  # type: ignore[union-attr]
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        rung = await channel.declare_queue(DESIGN_APPROVED_QUEUE.retry(4.0), passive=True)
+        assert rung.declaration_result.message_count == 0  # left in place, to drain and delete
