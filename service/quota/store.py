@@ -38,6 +38,7 @@ from service.store.database import Database, Row, Transaction
 STALE_AFTER_S = 30.0
 TOLERANCE_S = 0.002
 IN_FLIGHT_POLL_S = 0.02  # how soon a call in flight is expected to have answered
+ANSWER_SLACK_S = 5.0  # an answer comes within the HTTP timeout, give or take this
 SWEEP_EVERY_S = 10.0  # how often a process deletes a shop's slots that can no longer count
 PAIRED_SUFFIX = ".then"
 
@@ -47,6 +48,11 @@ def _first_of_pair(ticket: str | None) -> str | None:
     if ticket is None or not ticket.endswith(PAIRED_SUFFIX):
         return None
     return ticket.removesuffix(PAIRED_SUFFIX)
+
+
+def _unique(rows: list[Row]) -> list[Row]:
+    """Each slot once (a ticket's own row may also be among the latest), oldest first."""
+    return sorted({row[0]: row for row in rows}.values(), key=lambda row: float(row[1]))
 
 
 def _made(rows: list[Row]) -> list[tuple[str, float, float | None]]:
@@ -131,7 +137,9 @@ class QuotaStore:
         async with self.db.transaction() as tx:
             now = self.clock()
             longest = max(heavy.window, general.window)
-            not_before, rows = await self._locked_shop(tx, shop_id, now, longest)
+            not_before, rows = await self._locked_shop(
+                tx, shop_id, now, longest, ticket, heavy.calls
+            )
             await self._sweep(tx, shop_id, now, longest)
             first = _first_of_pair(ticket)  # presented: the pair's first call has answered
             made = [(at, now if t == first and d is None else d) for t, at, d in _made(rows)]
@@ -201,36 +209,49 @@ class QuotaStore:
         return Slot(granted=False, wait_s=max(at - now, window_wait), ticket=ticket, then=then)
 
     async def _locked_shop(
-        self, tx: Transaction, shop_id: str, now: float, longest: float
+        self,
+        tx: Transaction,
+        shop_id: str,
+        now: float,
+        longest: float,
+        ticket: str | None = None,
+        latest: int = 0,
     ) -> tuple[float, list[Row]]:
-        """The shop's ``not_before`` and the slots that can still matter (calls that may count
-        in a window, plans not abandoned), with the shop's decisions serialised: SQLite's
-        transaction has the one writer, so one statement; PostgreSQL locks the shop's row
-        first and reads the slots in a second statement (a statement's snapshot is taken
+        """The shop's ``not_before`` and the slots a decision needs, with the shop's decisions
+        serialised. The slots: the calls that may still count in a window, the ``latest``
+        planned slots (the next free slot follows from the last ``heavy.calls`` times alone),
+        and ``ticket``'s own: so a decision costs the same however long the shop's backlog.
+        SQLite's transaction has the one writer, so one statement; PostgreSQL locks the shop's
+        row first and reads the slots in a second statement (a statement's snapshot is taken
         before it waits for a lock, so one that waited would miss what the holder wrote)."""
-        wanted = (
-            "((q.used = 0 AND q.at >= ?) OR (q.used = 1 AND COALESCE(q.done_at, q.at + ?) > ?))"
+        slots = (
+            "SELECT ticket, at, used, done_at FROM quota_slots WHERE shop_id = ? AND used = 1 "
+            "AND at > ? AND COALESCE(done_at, at + ?) > ? "
+            "UNION ALL SELECT * FROM (SELECT ticket, at, used, done_at FROM quota_slots "
+            "WHERE shop_id = ? AND used = 0 AND at >= ? ORDER BY at DESC LIMIT ?) AS latest "
+            "UNION ALL SELECT ticket, at, used, done_at FROM quota_slots "
+            "WHERE ticket = ? AND shop_id = ? AND used = 0"
         )
-        params = (now - STALE_AFTER_S, self.call_timeout_s, now - longest)
+        counting_since = now - longest
+        params = (
+            *(shop_id, counting_since - self.call_timeout_s - ANSWER_SLACK_S),
+            *(self.call_timeout_s, counting_since),
+            *(shop_id, now - STALE_AFTER_S, latest),
+            *(ticket, shop_id),
+        )
         if self.db.dialect == "postgresql":
             shop = await _shop_locked(tx, shop_id)
-            rows = await tx.fetchall(
-                "SELECT q.ticket, q.at, q.used, q.done_at FROM quota_slots q "
-                f"WHERE q.shop_id = ? AND {wanted} ORDER BY q.at",
-                (shop_id, *params),
-            )
-            return shop, rows
+            return shop, _unique(await tx.fetchall(slots, params))
         sql = (
             "SELECT s.not_before, q.ticket, q.at, q.used, q.done_at FROM quota_shops s "
-            f"LEFT JOIN quota_slots q ON q.shop_id = s.shop_id AND {wanted} "
-            "WHERE s.shop_id = ? ORDER BY q.at"
+            f"LEFT JOIN ({slots}) AS q ON 1 = 1 WHERE s.shop_id = ?"
         )
         found = await tx.fetchall(sql, (*params, shop_id))
         if not found:  # the shop's first call: its row, then the same question
             await _new_shop(tx, shop_id)
             found = await tx.fetchall(sql, (*params, shop_id))
         not_before = float(found[0][0]) if found else 0.0
-        return not_before, [r[1:] for r in found if r[1] is not None]
+        return not_before, _unique([r[1:] for r in found if r[1] is not None])
 
     async def _sweep(self, tx: Transaction, shop_id: str, now: float, longest: float) -> None:
         """Forget the shop's slots no window can count any more, once every SWEEP_EVERY_S."""

@@ -165,10 +165,13 @@ def _v10(dialect: Dialect) -> list[str]:
     """Fewer statements per design: a design's steps are appended to ``designs.history`` in the
     same UPDATE that records them (``design_steps`` keeps the rows written before, and those the
     previous version writes during a rolling upgrade); ``products.claims`` counts claims, so a
-    first claim skips looking for scopes no earlier attempt can have made."""
+    first claim skips looking for scopes no earlier attempt can have made; an index for the
+    quota's decisions, whose cost then does not grow with a shop's backlog."""
     return [
         "ALTER TABLE designs ADD COLUMN history TEXT",
         "ALTER TABLE products ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
+        # a quota decision reads a shop's calls made and its latest planned slots by range
+        "CREATE INDEX quota_slots_open ON quota_slots (shop_id, used, at)",
     ]
 
 
