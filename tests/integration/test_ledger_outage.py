@@ -140,11 +140,15 @@ async def test_while_the_ledger_is_away_the_http_doors_say_so_and_nothing_is_los
                 ready = await http.get("/health/ready")
                 assert ready.status_code == 503
                 assert ready.json()["ledger_available"] is False and ready.json()["ledger_error"]
-                consumers = (await http.get("/admin/consumers", headers=admin)).json()
-                assert {c["name"]: c["paused_for"] for c in consumers} == {
-                    "design-approved": ["ledger"],
-                    "product-created": ["ledger"],
-                }
+
+                async def both_held() -> bool:  # the switches are held one after the other
+                    consumers = (await http.get("/admin/consumers", headers=admin)).json()
+                    return {c["name"]: c["paused_for"] for c in consumers} == {
+                        "design-approved": ["ledger"],
+                        "product-created": ["ledger"],
+                    }
+
+                await eventually(both_held, timeout=5, what="both consumers held for the ledger")
                 body = msgspec.json.encode(design_event(sample_design("shop-1", 1, "doors")))
                 for answer in (
                     await http.get("/admin/designs", headers=admin),
