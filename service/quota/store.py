@@ -50,14 +50,19 @@ def _first_of_pair(ticket: str | None) -> str | None:
     return ticket.removesuffix(PAIRED_SUFFIX)
 
 
-def _unique(rows: list[Row]) -> list[Row]:
-    """Each slot once (a ticket's own row may also be among the latest), oldest first."""
-    return sorted({row[0]: row for row in rows}.values(), key=lambda row: float(row[1]))
-
-
-def _made(rows: list[Row]) -> list[tuple[str, float, float | None]]:
-    """(ticket, granted at, answered at) of the calls made among ``rows``."""
-    return [(str(t), float(at), done) for t, at, used, done in rows if used]
+def _unique(rows: list[Row], ticket: str | None) -> list[Row]:
+    """Each slot once: ``ticket``'s own row, read on its own, may also be among the latest."""
+    if ticket is None:
+        return rows
+    seen = False
+    kept = []
+    for row in rows:
+        if row[0] == ticket:
+            if seen:
+                continue
+            seen = True
+        kept.append(row)
+    return kept
 
 
 def paired(ticket: str | None) -> str | None:
@@ -142,8 +147,13 @@ class QuotaStore:
             )
             await self._sweep(tx, shop_id, now, longest)
             first = _first_of_pair(ticket)  # presented: the pair's first call has answered
-            made = [(at, now if t == first and d is None else d) for t, at, d in _made(rows)]
-            planned = [float(at) for _, at, u, _ in rows if not u]
+            made: list[tuple[float, float | None]] = []
+            planned: list[float] = []
+            for t, at, used, done in rows:
+                if not used:
+                    planned.append(float(at))
+                else:
+                    made.append((float(at), now if t == first and done is None else done))
             # Planning assumes a call in flight answers soon; granting waits for its answer.
             live = (
                 [self._expected_end(at, done, now) for at, done in made] + planned
@@ -151,9 +161,7 @@ class QuotaStore:
                 if len(rows) + 1 >= heavy.calls
                 else planned
             )
-            mine = next(
-                (r for r in rows if ticket is not None and r[0] == ticket and not r[2]), None
-            )
+            mine = next((r for r in reversed(rows) if r[0] == ticket and not r[2]), None)
             window_wait = self._window_wait(made, now, limits, not_before)
             if mine is None or ticket is None:
                 plan = (live, not_before, heavy, window_wait, pair)
@@ -241,7 +249,7 @@ class QuotaStore:
         )
         if self.db.dialect == "postgresql":
             shop = await _shop_locked(tx, shop_id)
-            return shop, _unique(await tx.fetchall(slots, params))
+            return shop, _unique(await tx.fetchall(slots, params), ticket)
         sql = (
             "SELECT s.not_before, q.ticket, q.at, q.used, q.done_at FROM quota_shops s "
             f"LEFT JOIN ({slots}) AS q ON 1 = 1 WHERE s.shop_id = ?"
@@ -251,7 +259,7 @@ class QuotaStore:
             await _new_shop(tx, shop_id)
             found = await tx.fetchall(sql, (*params, shop_id))
         not_before = float(found[0][0]) if found else 0.0
-        return not_before, _unique([r[1:] for r in found if r[1] is not None])
+        return not_before, _unique([r[1:] for r in found if r[1] is not None], ticket)
 
     async def _sweep(self, tx: Transaction, shop_id: str, now: float, longest: float) -> None:
         """Forget the shop's slots no window can count any more, once every SWEEP_EVERY_S."""
