@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -38,6 +39,7 @@ from service.store.database import Database, Row, Transaction
 STALE_AFTER_S = 30.0
 TOLERANCE_S = 0.002
 IN_FLIGHT_POLL_S = 0.02  # how soon a call in flight is expected to have answered
+MAX_PLANNED_DURATION_S = 2.0  # a slow call is not planned for longer than this
 ANSWER_SLACK_S = 5.0  # an answer comes within the HTTP timeout, give or take this
 SWEEP_EVERY_S = 10.0  # how often a process deletes a shop's slots that can no longer count
 PAIRED_SUFFIX = ".then"
@@ -104,6 +106,7 @@ class QuotaStore:
         self.sleep = sleep
         self.call_timeout_s = call_timeout_s  # how long an unfinished call may still count
         self._swept: dict[str, float] = {}  # shop → when this process last swept its old slots
+        self._durations: deque[float] = deque(maxlen=50)  # recent calls' durations, any shop
 
     async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         """A granted slot, or how long to wait and the ticket to come back with. Waits that add
@@ -154,7 +157,12 @@ class QuotaStore:
                     planned.append(float(at))
                 else:
                     made.append((float(at), now if t == first and done is None else done))
-            # Planning assumes a call in flight answers soon; granting waits for its answer.
+            # Planning assumes a call in flight answers soon, and a planned call lasts as long
+            # as the shop's recent calls did (it counts until its answer: a plan of instant
+            # calls would run ahead of the calls, and the designs come back too early);
+            # granting waits for the answer.
+            duration = self._call_duration(made)
+            planned = [at + duration for at in planned]
             live = (
                 [self._expected_end(at, done, now) for at, done in made] + planned
                 # with fewer times than the limit (a pair adds one), every slot is free now
@@ -164,7 +172,7 @@ class QuotaStore:
             mine = next((r for r in reversed(rows) if r[0] == ticket and not r[2]), None)
             window_wait = self._window_wait(made, now, limits, not_before)
             if mine is None or ticket is None:
-                plan = (live, not_before, heavy, window_wait, pair)
+                plan = (live, not_before, heavy, window_wait, pair, duration)
                 return await self._plan(tx, shop_id, now, *plan)
             then = paired(ticket) if pair else None
             wait = max(float(mine[1]) - now, window_wait)
@@ -194,6 +202,7 @@ class QuotaStore:
         heavy: Limit,
         window_wait: float,
         pair: bool,
+        duration: float,
     ) -> Slot:
         """A new ticket: granted now, or planned at the shop's next free slot; with ``pair``,
         the design's next call planned right after it, in the same statement."""
@@ -204,7 +213,7 @@ class QuotaStore:
         values: list[tuple[str, str, float, int]] = [(ticket, shop_id, at, 1 if granted else 0)]
         then = paired(ticket) if pair else None
         if then is not None:
-            next_at = earliest_slot([*live, at], max(now, at), not_before, heavy)
+            next_at = earliest_slot([*live, at + duration], max(now, at), not_before, heavy)
             values.append((then, shop_id, next_at, 0))
         marks = ", ".join("(?, ?, ?, ?)" for _ in values)
         await tx.execute(
@@ -290,6 +299,17 @@ class QuotaStore:
         if blocked <= TOLERANCE_S:
             return not_before - now
         return max(estimate, not_before - now, IN_FLIGHT_POLL_S)
+
+    def _call_duration(self, made: list[tuple[float, float | None]]) -> float:
+        """How long a planned call will count: as long as the shop's answered calls in view
+        took (the longest, at most ``MAX_PLANNED_DURATION_S``); for a shop with none in view,
+        as long as the calls this process saw lately (any shop's: one Fourthwall);
+        ``IN_FLIGHT_POLL_S`` before it has seen any."""
+        taken = [done - at for at, done in made if done is not None and done >= at]
+        if taken:
+            self._durations.append(min(max(taken), MAX_PLANNED_DURATION_S))
+            return self._durations[-1]
+        return max(self._durations) if self._durations else IN_FLIGHT_POLL_S
 
     def _expected_end(self, at: float, done_at: float | None, now: float) -> float:
         """When a call stops counting, as far as planning can tell: its answer; for one in

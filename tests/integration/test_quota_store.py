@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from consumers.ports import Slot
 from service.quota.slots import Limit
 from service.quota.store import QuotaStore
 from service.store.database import Database
@@ -169,3 +170,54 @@ async def test_presenting_a_pairs_second_ticket_finishes_its_first_call(db: Data
     assert second.granted
     answered = await db.fetchone(done, (first.ticket,))
     assert answered is not None and answered[0] is not None
+
+
+async def test_a_long_backlogs_plan_keeps_pace_with_calls_that_take_time(db: Database) -> None:
+    """100 designs planned at once (two calls each, 5 per 1 s, every call answering after
+    50 ms), each coming back when its ticket says, as a parked design is released: none comes
+    back more than twice (its customization's slot, its product's), wherever it is in the line.
+    A plan of instant calls would run ahead of the calls by 50 ms a window, and the designs at
+    the back would find their slots not yet free and be parked again. (The process has seen a
+    call of another shop answer: a plan is made with the calls' duration as last seen.)"""
+    now = [1_000.0]
+    heavy = Limit(calls=5, window_s=1.0, margin=0.02, margin_min_s=0.05)
+    store = QuotaStore(db, lambda shop: (heavy, GENERAL), clock=lambda: now[0], call_timeout_s=30)
+    hold, latency = 0.1, 0.05  # waits this short are held in the consumer, not parked
+    earlier = await store.take("another-shop", None)
+    now[0] += latency
+    await store.finished("another-shop", earlier)
+    await store.take("another-shop", None)  # sees the answered call: its duration is known
+    returns = dict.fromkeys(range(100), 0)
+    # (when, order, what, design, ticket, first call): arrivals, and answers of calls made
+    events: list[tuple[float, int, str, int, str | None, bool, Slot | None]] = [
+        (now[0], d, "arrive", d, None, True, None) for d in range(100)
+    ]
+    granted: list[float] = []
+    order = 100
+    while events:
+        events.sort(key=lambda e: (e[0], e[1]))
+        when, _, what, design, ticket, first_call, made = events.pop(0)
+        now[0] = max(now[0], when)
+        order += 1
+        if what == "answer":
+            assert made is not None
+            if first_call:  # its product's call right after, on the slot planned for it
+                events.append((now[0], order, "arrive", design, made.then, False, None))
+            else:
+                await store.finished("hot", made)
+            continue
+        slot = await store.take("hot", ticket, pair=first_call)
+        while not slot.granted and slot.wait_s <= hold:  # held in the consumer
+            now[0] += slot.wait_s
+            slot = await store.take("hot", slot.ticket, pair=first_call)
+        if not slot.granted:
+            if ticket is not None:  # back after a release: parked again
+                returns[design] += 1
+            events.append(
+                (now[0] + slot.wait_s, order, "arrive", design, slot.ticket, first_call, None)
+            )
+            continue
+        granted.append(now[0])
+        events.append((now[0] + latency, order, "answer", design, slot.ticket, first_call, slot))
+    assert len(granted) == 200
+    assert max(returns.values()) <= 1, sorted(returns.items(), key=lambda kv: -kv[1])[:5]
