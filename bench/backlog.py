@@ -90,7 +90,7 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
                         text = (await http.get(metrics_url)).text
                     return deliveries(text, queue) >= n
 
-                await eventually(all_delivered_once, 600, 0.1, "every design delivered once")
+                await eventually(all_delivered_once, 600, 0.5, "every design delivered once")
                 cold_published = time.time()
                 await publish_all(amqp_url, [event_message(design_event(cold))])
                 await watcher.wait_for("product.created", n + 1, timeout=n * 2 / CALLS + 120)

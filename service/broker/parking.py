@@ -32,6 +32,7 @@ from service.store.parking import Claimed, ParkingLot
 
 log = structlog.get_logger("merch_pipeline.parking")
 
+CLAIMED_ELSEWHERE_S = 0.05
 _PROPERTIES = ("content_type", "content_encoding", "message_id", "correlation_id", "type", "app_id")
 
 
@@ -145,18 +146,20 @@ class Releaser:
             self._wake_at = float("inf")
             self._wake.clear()
             try:
-                next_due = await self.lot.next_due(self.owner)
+                next_due = await self.lot.next_due()
                 if next_due is not None and next_due - self.lead_s <= self.clock():
                     if await self.release_due():
                         log.debug("parking.released", released=self.released_total)
-                    next_due = await self.lot.next_due(self.owner)
+                    next_due = await self.lot.next_due()
             except (LedgerUnavailable, NotConnected, aio_pika.exceptions.AMQPError) as exc:
                 log.warning("parking.release_failed", error=type(exc).__name__)
                 next_due = None
             now = self.clock()
             wait = self.poll_s
             if next_due is not None:
-                wait = min(wait, max(0.0, next_due - self.lead_s - now))
+                # a due row left after releasing is another replica's, being released: a
+                # moment, not a busy loop
+                wait = min(wait, max(CLAIMED_ELSEWHERE_S, next_due - self.lead_s - now))
             self._wake_at = now + wait
             if wait > 0 and not self._wake.is_set():  # set: parked meanwhile, look again now
                 await _first_of(stop, self._wake, wait)

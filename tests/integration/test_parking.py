@@ -149,6 +149,5 @@ async def test_a_claim_whose_answer_was_lost_is_taken_again_by_its_own_releaser(
     sent = Collected()
     releaser = Releaser(lot, sent)
     await lot.claim_due(releaser.owner, 10)  # the claim whose answer never arrived
-    assert await lot.next_due(releaser.owner) is not None
     assert await releaser.release_due() == 1
     assert [m.message_id for _, m in sent.sent] == ["m3"]
