@@ -126,11 +126,14 @@ class QuotaStore:
         timeout, which only costs capacity."""
         if slot.ticket is None:
             return
+        now = self.clock()
         with contextlib.suppress(LedgerUnavailable):
-            await self.db.execute(
-                "UPDATE quota_slots SET done_at = ? WHERE ticket = ? AND used = 1",
-                (self.clock(), slot.ticket),
+            granted = await self.db.fetchone(
+                "UPDATE quota_slots SET done_at = ? WHERE ticket = ? AND used = 1 RETURNING at",
+                (now, slot.ticket),
             )
+            if granted is not None:
+                self._observed(now - float(granted[0]))
 
     async def cancel(self, shop_id: str, ticket: str | None) -> None:
         if ticket is not None:
@@ -150,6 +153,9 @@ class QuotaStore:
             )
             await self._sweep(tx, shop_id, now, longest)
             first = _first_of_pair(ticket)  # presented: the pair's first call has answered
+            first_at = next((float(r[1]) for r in rows if first and r[0] == first), None)
+            if first_at is not None:
+                self._observed(now - first_at)
             made: list[tuple[float, float | None]] = []
             planned: list[float] = []
             for t, at, used, done in rows:
@@ -161,12 +167,14 @@ class QuotaStore:
             # as the shop's recent calls did (it counts until its answer: a plan of instant
             # calls would run ahead of the calls, and the designs come back too early);
             # granting waits for the answer.
-            duration = self._call_duration(made)
+            # With fewer times than the limit (a pair adds one), every slot is free now and
+            # neither the durations nor the calls made change that.
+            full = len(rows) + 1 >= heavy.calls
+            duration = self._call_duration(made) if full else IN_FLIGHT_POLL_S
             planned = [at + duration for at in planned]
             live = (
                 [self._expected_end(at, done, now) for at, done in made] + planned
-                # with fewer times than the limit (a pair adds one), every slot is free now
-                if len(rows) + 1 >= heavy.calls
+                if full
                 else planned
             )
             mine = next((r for r in reversed(rows) if r[0] == ticket and not r[2]), None)
@@ -307,9 +315,13 @@ class QuotaStore:
         ``IN_FLIGHT_POLL_S`` before it has seen any."""
         taken = [done - at for at, done in made if done is not None and done >= at]
         if taken:
-            self._durations.append(min(max(taken), MAX_PLANNED_DURATION_S))
-            return self._durations[-1]
+            return min(max(taken), MAX_PLANNED_DURATION_S)
         return max(self._durations) if self._durations else IN_FLIGHT_POLL_S
+
+    def _observed(self, duration: float) -> None:
+        """A call of this process answered after ``duration``."""
+        if duration >= 0:
+            self._durations.append(min(duration, MAX_PLANNED_DURATION_S))
 
     def _expected_end(self, at: float, done_at: float | None, now: float) -> float:
         """When a call stops counting, as far as planning can tell: its answer; for one in
