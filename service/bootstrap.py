@@ -299,6 +299,7 @@ def admin(settings: Settings, resources: Resources, operations: Operations) -> R
         resources.ledger,
         resources.quota,
         operations,
+        resources.parking,
         resources.metrics,
         resources.ledger_watch,
     )

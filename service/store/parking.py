@@ -133,15 +133,6 @@ class ParkingLot:
         )
         return [_parked(r) for r in rows]
 
-    async def of_shop(self, shop_id: str) -> tuple[int, float | None]:
-        """How many of the shop's designs are parked, and when the first is due."""
-        row = await self.db.fetchone(
-            "SELECT COUNT(*), MIN(due_at) FROM parked_messages WHERE shop_id = ?", (shop_id,)
-        )
-        if not row:
-            return 0, None
-        return int(row[0]), float(row[1]) if row[1] is not None else None
-
 
 def _bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)

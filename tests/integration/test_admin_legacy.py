@@ -21,6 +21,7 @@ from service.secrets import Secret
 from service.store.database import open_database
 from service.store.ledger import Ledger
 from service.store.migrations import migrate
+from service.store.parking import ParkingLot
 from service.testing.postgres import throwaway_postgres
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ async def test_a_row_from_before_the_bounds_is_listed_and_its_link_works(ledger:
     operations = Operations(BrokerLink(Secret("amqp://127.0.0.1:1/"), 1.0), {}, 1.0)
     app = create_app(
         lambda: Readiness(ready=True, broker_connected=True, consumers=[]),
-        admin=admin_router(Secret(TOKEN), ledger, Unlimited(), operations),
+        admin=admin_router(Secret(TOKEN), ledger, Unlimited(), operations, ParkingLot(ledger.db)),
     )
     transport = httpx.ASGITransport(app=app)  # in this event loop, with the ledger's pool
     auth = {"authorization": f"Bearer {TOKEN}"}

@@ -16,6 +16,7 @@ from service.operations import Operations
 from service.quota.store import Unlimited
 from service.secrets import Secret
 from service.store.ledger import Ledger
+from service.store.parking import ParkingLot
 
 TOKEN = "admin-token-for-problems"
 ADMIN = {"authorization": f"Bearer {TOKEN}"}
@@ -24,7 +25,7 @@ ADMIN = {"authorization": f"Bearer {TOKEN}"}
 def app() -> Any:
     # Nothing here reaches the ledger or the broker: each answer is decided before.
     operations = Operations(BrokerLink(Secret("amqp://127.0.0.1:1/"), 1.0), {}, 1.0)
-    router = admin_router(Secret(TOKEN), Ledger(None), Unlimited(), operations)  # type: ignore[arg-type]
+    router = admin_router(Secret(TOKEN), Ledger(None), Unlimited(), operations, ParkingLot(None))  # type: ignore[arg-type]
     return create_app(
         lambda: Readiness(ready=True, broker_connected=True, consumers=[]), admin=router
     )

@@ -27,6 +27,7 @@ from service.operations import Operations
 from service.quota.store import QuotaStore, Unlimited
 from service.secrets import Secret
 from service.store.ledger import Ledger
+from service.store.parking import ParkingLot
 
 
 def _value(value: object) -> Provide:
@@ -65,6 +66,7 @@ def admin_router(
     ledger: Ledger,
     quota: QuotaStore | Unlimited,
     operations: Operations,
+    parking: ParkingLot,
     metrics: Metrics | None = None,
     ledger_watch: LedgerWatch | None = None,
 ) -> Router:
@@ -79,6 +81,7 @@ def admin_router(
         ],
         dependencies={
             "ledger": _needs_ledger(ledger, ledger_watch),
+            "parking": _needs_ledger(parking, ledger_watch),
             "quota": _needs_ledger(quota if isinstance(quota, QuotaStore) else None, ledger_watch),
             "operations": _value(operations),
             "audit": _value(Audit(metrics)),

@@ -52,11 +52,14 @@ def _listed(row: DesignRow) -> ListedDesign:
     return ListedDesign(**fields, ref=ref_of(key), link=design_link(key))
 
 
-async def _detail(ledger: Ledger, key: DesignKey, named: str) -> DesignDetail:
+async def _detail(
+    ledger: Ledger, key: DesignKey, named: str, parking: ParkingLot | None = None
+) -> DesignDetail:
     row = await ledger.design(key)
     if row is None:
         raise NotFound(f"no design {named!r}")
-    parked = await ParkingLot(ledger.db).of_design((key.shop_id, key.design_id, key.revision))
+    where = (key.shop_id, key.design_id, key.revision)
+    parked = await parking.of_design(where) if parking is not None else []
     return DesignDetail(design=_listed(row), steps=await ledger.steps(key), parked=parked)
 
 
@@ -96,9 +99,12 @@ class DesignsController(Controller):
         responses=problem_responses(400, 401, 403, 404),
     )
     async def get_design(
-        self, design_ref: DesignRef, ledger: NamedDependency[Ledger]
+        self,
+        design_ref: DesignRef,
+        ledger: NamedDependency[Ledger],
+        parking: NamedDependency[ParkingLot],
     ) -> DesignDetail:
-        return await _detail(ledger, design_key(design_ref), design_ref)
+        return await _detail(ledger, design_key(design_ref), design_ref, parking)
 
     @post(
         "/{design_ref:str}/retry",
