@@ -263,6 +263,7 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
         publisher,
         poll_s=settings.parking_poll_s,
         lead_s=settings.quota_max_hold_s / 2,
+        ledger_down=resources.ledger_watch.down,
     )
     switches = tuple(
         ConsumerSwitch(

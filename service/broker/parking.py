@@ -25,7 +25,7 @@ import structlog
 
 from consumers.outcomes import Defer
 from consumers.ports import LedgerUnavailable
-from service.broker.consumer import Park
+from service.broker.consumer import LedgerDown, Park
 from service.broker.link import NotConnected
 from service.broker.publisher import Publishes
 from service.store.parking import Claimed, ParkingLot
@@ -99,6 +99,7 @@ class Releaser:
         lead_s: float = 0.0,
         batch: int = 100,
         clock: Any = time.time,
+        ledger_down: LedgerDown | None = None,
     ) -> None:
         self.lot = lot
         self.publisher = publisher
@@ -108,6 +109,9 @@ class Releaser:
         self.lead_s = lead_s
         self.batch = batch
         self.clock = clock
+        # tells the ledger watch, which pauses the consumers and probes (a pod whose designs
+        # are all parked notices a lost database here first)
+        self.ledger_down = ledger_down
         self.owner = uuid.uuid4().hex
         self.released_total = 0
         self._wake = asyncio.Event()
@@ -153,6 +157,8 @@ class Releaser:
                     next_due = await self.lot.next_due()
             except (LedgerUnavailable, NotConnected, aio_pika.exceptions.AMQPError) as exc:
                 log.warning("parking.release_failed", error=type(exc).__name__)
+                if isinstance(exc, LedgerUnavailable) and self.ledger_down is not None:
+                    await self.ledger_down(exc)
                 next_due = None
             now = self.clock()
             wait = self.poll_s

@@ -151,3 +151,26 @@ async def test_a_claim_whose_answer_was_lost_is_taken_again_by_its_own_releaser(
     await lot.claim_due(releaser.owner, 10)  # the claim whose answer never arrived
     assert await releaser.release_due() == 1
     assert [m.message_id for _, m in sent.sent] == ["m3"]
+
+
+async def test_a_releaser_that_cannot_reach_the_ledger_says_so() -> None:
+    """A pod whose designs are all parked touches the ledger only through its releaser: that is
+    where a lost database is noticed, so the consumers pause and readiness fails."""
+    from consumers.ports import LedgerUnavailable
+
+    class Away:
+        clock = staticmethod(lambda: 0.0)
+
+        async def next_due(self) -> float | None:
+            raise LedgerUnavailable("connection refused")
+
+    told: list[str] = []
+    stop = asyncio.Event()
+
+    async def down(exc: LedgerUnavailable) -> None:
+        told.append(str(exc))
+        stop.set()
+
+    releaser = Releaser(Away(), Collected(), poll_s=0.05, ledger_down=down)  # type: ignore[arg-type]
+    await asyncio.wait_for(releaser.run(stop), 5)
+    assert told == ["connection refused"]
