@@ -144,61 +144,73 @@ class QuotaStore:
 
     async def _take_once(self, shop_id: str, ticket: str | None, pair: bool = False) -> Slot:
         heavy, general = self.limits_for(shop_id)
-        limits = (heavy, general)
+        longest = max(heavy.window, general.window)
         async with self.db.transaction() as tx:
             now = self.clock()
-            longest = max(heavy.window, general.window)
-            not_before, rows = await self._locked_shop(
-                tx, shop_id, now, longest, ticket, heavy.calls
-            )
+            slot = await self._decide(tx, shop_id, ticket, pair, now, (heavy, general))
+            # After the decision's own write: a ticket planned before a long ledger outage is
+            # past the horizon, and sweeping first would delete the row being granted.
             await self._sweep(tx, shop_id, now, longest)
-            first = _first_of_pair(ticket)  # presented: the pair's first call has answered
-            first_at = next((float(r[1]) for r in rows if first and r[0] == first), None)
-            if first_at is not None:
-                self._observed(now - first_at)
-            made: list[tuple[float, float | None]] = []
-            planned: list[float] = []
-            for t, at, used, done in rows:
-                if not used:
-                    planned.append(float(at))
-                else:
-                    made.append((float(at), now if t == first and done is None else done))
-            # Planning assumes a call in flight answers soon, and a planned call lasts as long
-            # as the shop's recent calls did (it counts until its answer: a plan of instant
-            # calls would run ahead of the calls, and the designs come back too early);
-            # granting waits for the answer.
-            # With fewer times than the limit (a pair adds one), every slot is free now and
-            # neither the durations nor the calls made change that.
-            full = len(rows) + 1 >= heavy.calls
-            duration = self._call_duration(made) if full else IN_FLIGHT_POLL_S
-            planned = [at + duration for at in planned]
-            live = (
-                [self._expected_end(at, done, now) for at, done in made] + planned
-                if full
-                else planned
-            )
-            mine = next((r for r in reversed(rows) if r[0] == ticket and not r[2]), None)
-            window_wait = self._window_wait(made, now, limits, not_before)
-            if mine is None or ticket is None:
-                plan = (live, not_before, heavy, window_wait, pair, duration)
-                return await self._plan(tx, shop_id, now, *plan)
-            then = paired(ticket) if pair else None
-            wait = max(float(mine[1]) - now, window_wait)
-            granted = wait <= TOLERANCE_S
-            # One statement: this slot granted (or moved to its wait), the first call finished.
-            slot_at = now if granted else now + wait
-            await tx.execute(
-                "UPDATE quota_slots SET "
-                "used = CASE WHEN ticket = ? THEN ? ELSE used END, "
-                "at = CASE WHEN ticket = ? THEN ? ELSE at END, "
-                "done_at = CASE WHEN ticket = ? THEN COALESCE(done_at, ?) ELSE done_at END "
-                "WHERE ticket IN (?, ?)",
-                (ticket, 1 if granted else 0, ticket, slot_at, first, now, ticket, first),
-            )
-            if granted:
-                return Slot(granted=True, ticket=ticket, then=then)
-            await _count_deferral(tx, shop_id)
-            return Slot(granted=False, wait_s=wait, ticket=ticket, then=then)
+            return slot
+
+    async def _decide(
+        self,
+        tx: Transaction,
+        shop_id: str,
+        ticket: str | None,
+        pair: bool,
+        now: float,
+        limits: tuple[Limit, Limit],
+    ) -> Slot:
+        """One decision on the locked shop: grant, move ``ticket`` to its wait, or plan."""
+        heavy, general = limits
+        longest = max(heavy.window, general.window)
+        not_before, rows = await self._locked_shop(tx, shop_id, now, longest, ticket, heavy.calls)
+        first = _first_of_pair(ticket)  # presented: the pair's first call has answered
+        first_at = next((float(r[1]) for r in rows if first and r[0] == first), None)
+        if first_at is not None:
+            self._observed(now - first_at)
+        made: list[tuple[float, float | None]] = []
+        planned: list[float] = []
+        for t, at, used, done in rows:
+            if not used:
+                planned.append(float(at))
+            else:
+                made.append((float(at), now if t == first and done is None else done))
+        # Planning assumes a call in flight answers soon, and a planned call lasts as long
+        # as the shop's recent calls did (it counts until its answer: a plan of instant
+        # calls would run ahead of the calls, and the designs come back too early);
+        # granting waits for the answer.
+        # With fewer times than the limit (a pair adds one), every slot is free now and
+        # neither the durations nor the calls made change that.
+        full = len(rows) + 1 >= heavy.calls
+        duration = self._call_duration(made) if full else IN_FLIGHT_POLL_S
+        planned = [at + duration for at in planned]
+        live = (
+            [self._expected_end(at, done, now) for at, done in made] + planned if full else planned
+        )
+        mine = next((r for r in reversed(rows) if r[0] == ticket and not r[2]), None)
+        window_wait = self._window_wait(made, now, limits, not_before)
+        if mine is None or ticket is None:
+            plan = (live, not_before, heavy, window_wait, pair, duration)
+            return await self._plan(tx, shop_id, now, *plan)
+        then = paired(ticket) if pair else None
+        wait = max(float(mine[1]) - now, window_wait)
+        granted = wait <= TOLERANCE_S
+        # One statement: this slot granted (or moved to its wait), the first call finished.
+        slot_at = now if granted else now + wait
+        await tx.execute(
+            "UPDATE quota_slots SET "
+            "used = CASE WHEN ticket = ? THEN ? ELSE used END, "
+            "at = CASE WHEN ticket = ? THEN ? ELSE at END, "
+            "done_at = CASE WHEN ticket = ? THEN COALESCE(done_at, ?) ELSE done_at END "
+            "WHERE ticket IN (?, ?)",
+            (ticket, 1 if granted else 0, ticket, slot_at, first, now, ticket, first),
+        )
+        if granted:
+            return Slot(granted=True, ticket=ticket, then=then)
+        await _count_deferral(tx, shop_id)
+        return Slot(granted=False, wait_s=wait, ticket=ticket, then=then)
 
     async def _plan(
         self,

@@ -185,18 +185,7 @@ async def _migrated(url: str) -> None:
         await db.close()
 
 
-# Known regression (issue 14's work, open): after an outage longer than STALE_AFTER_S (30 s),
-# one heavy call per shop can go over the window right after the return (Fourthwall answers 429;
-# the design waits and is done once, nothing lost or doubled). Not strict: it does not always.
-LONG_OUTAGE_429 = pytest.mark.xfail(
-    reason="one 429 per shop right after a ledger outage longer than 30 s (open regression)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "seconds", [10.0, pytest.param(60.0, marks=[pytest.mark.slow, LONG_OUTAGE_429])]
-)
+@pytest.mark.parametrize("seconds", [10.0, pytest.param(60.0, marks=pytest.mark.slow)])
 async def test_connections_cut_by_a_proxy(amqp_url: str, tmp_path: Path, seconds: float) -> None:
     async with proxied_postgres() as (url, proxy):
         await _migrated(url)

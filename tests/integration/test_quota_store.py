@@ -221,3 +221,23 @@ async def test_a_long_backlogs_plan_keeps_pace_with_calls_that_take_time(db: Dat
         events.append((now[0] + latency, order, "answer", design, slot.ticket, first_call, slot))
     assert len(granted) == 200
     assert max(returns.values()) <= 1, sorted(returns.items(), key=lambda kv: -kv[1])[:5]
+
+
+async def test_a_ticket_planned_before_a_long_outage_is_counted_when_granted(
+    db: Database,
+) -> None:
+    """A design parked before the ledger went away for longer than the sweep keeps slots comes
+    back with its old ticket: its grant counts against the window like any other (the sweep of
+    old slots in the same decision must not take the presented ticket's row with it)."""
+    now = [1_000.0]
+    one = Limit(calls=1, window_s=1.0, margin=0.0)
+    store = QuotaStore(db, lambda shop: (one, GENERAL), clock=lambda: now[0], call_timeout_s=5)
+    assert (await store.take("s", None)).granted
+    waiting = await store.take("s", None)
+    assert not waiting.granted and waiting.ticket
+    now[0] += 300.0  # the ledger was away; the old slots are all past every horizon
+    back = await store.take("s", waiting.ticket)
+    assert back.granted and back.ticket == waiting.ticket
+    newcomer = await store.take("s", None)  # the next call in the same window must wait
+    assert not newcomer.granted and newcomer.wait_s > 0
+    assert (await store.state("s")).calls_in_window == 1
