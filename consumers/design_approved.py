@@ -136,6 +136,7 @@ def product_created(
         images=images,
         recommendations=design.recommendations,
         created_at=created_at,
+        published=bool(design.product.publish_on_create),
     )
 
 

@@ -13,7 +13,7 @@ from contracts.fourthwall import (
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
 )
-from contracts.luigisbox import ScopeRequest, ScopeResponse
+from contracts.luigisbox import ContentObject, ScopeRequest, ScopeResponse
 
 Api = Literal["fourthwall", "luigisbox"]
 
@@ -69,6 +69,11 @@ class LuigisBox(Protocol):
 
     async def find_scope(self, shop_id: str, tag: str) -> ScopeResponse | None:
         """The scope carrying ``tag``, if one exists (a request whose answer was lost)."""
+        ...
+
+    async def index_content(self, shop_id: str, item: ContentObject) -> None:
+        """Put ``item`` into the shop's catalogue (a full replacement: doing it twice is
+        harmless)."""
         ...
 
 
@@ -183,6 +188,7 @@ class ProductRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     scopes: dict[str, bytes] = {}
     requested: frozenset[str] = frozenset()
+    indexed: str | None = None  # the catalogue identity, once its content object was put
 
 
 class ProductLedger(Protocol):
@@ -191,6 +197,12 @@ class ProductLedger(Protocol):
     ) -> ProductRecord | None:
         """The product's scopes so far, leased to ``token``; None while another delivery
         holds the product."""
+        ...
+
+    async def record_content(
+        self, product_id: str, token: str, identity: str, available: bool
+    ) -> None:
+        """The product's content object is in the catalogue under ``identity``."""
         ...
 
     async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:

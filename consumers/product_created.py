@@ -1,4 +1,9 @@
-"""product.created → one Luigi's Box pin scope per pin rule → pins.created.
+"""product.created → the product's object in the shop's Luigi's Box catalogue → one pin scope
+per pin rule → pins.created.
+
+The catalogue comes first: Luigi's Box leaves items it does not know out of recommendations, so
+pins of a product not yet indexed would show nothing. The content update is a full replacement
+of the object, so redoing it is harmless; once done it is recorded and not redone.
 
 Each scope is recorded per (product, rule) as soon as Luigi's Box created it, so a redelivered
 or duplicated product.created creates no scope twice. Before the call the ledger records that
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from consumers.content import content_object
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
 from consumers.pin_rules import PinRules, fence_tag, plan_scopes
 from consumers.ports import (
@@ -39,6 +45,7 @@ class Ports:
     rules: PinRules
     identity_template_for: dict[str, str]  # shop_id → item identity template override
     busy_delay_s: float = 5.0
+    product_url_for: dict[str, str] | None = None  # shop_id → product_url_template
 
 
 def failed_outgoing(
@@ -97,6 +104,17 @@ async def _pin(
     product: ProductCreatedV1, done: ProductRecord, delivery: Delivery, ports: Ports
 ) -> Outcome:
     template = ports.identity_template_for.get(product.shop_id, ports.rules.item_identity_template)
+    if done.indexed is None:
+        url_template = (ports.product_url_for or {}).get(product.shop_id)
+        item = content_object(product, template, url_template)
+        try:
+            await ports.luigisbox.index_content(product.shop_id, item)
+        except (MissingCredentials, UpstreamError) as exc:
+            return _upstream_failed(product, exc, delivery, ports)
+        available = item.fields["availability"] == 1
+        await ports.ledger.record_content(
+            product.product_id, delivery.token, item.identity, available
+        )
     scopes: list[PinScope] = []
     for rule_key, planned in plan_scopes(product, ports.rules, template, ports.clock()):
         if rule_key in done.scopes:
@@ -106,16 +124,8 @@ async def _pin(
         request = msgspec.structs.replace(planned, tags=[*(planned.tags or []), tag])
         try:
             created = await _scope_of(product, rule_key, request, tag, done, delivery, ports)
-        except MissingCredentials as exc:
-            return _reject(product, "MISSING_CREDENTIALS", str(exc), delivery, retryable=False)
-        except UpstreamError as exc:
-            if exc.throttled:  # rate limited: wait as told, not a failed attempt
-                return Defer(reason="throttled", delay_s=exc.retry_after_s or ports.busy_delay_s)
-            if not exc.retryable or delivery.final:
-                return _reject(product, exc.code, exc.detail, delivery, retryable=exc.retryable)
-            return Retry(
-                stage="pins", code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s
-            )
+        except (MissingCredentials, UpstreamError) as exc:
+            return _upstream_failed(product, exc, delivery, ports)
         scope = _scope(created.id, request)
         await ports.ledger.record_scope(
             product.product_id, delivery.token, rule_key, created.id, _encoder.encode(scope)
@@ -129,6 +139,23 @@ async def _pin(
     )
     event_id = stable_event_id("pins.created", product.shop_id, product.product_id)
     return Done(events=[Outgoing(data=data, event_id=event_id, subject=product.design_id)])
+
+
+def _upstream_failed(
+    product: ProductCreatedV1,
+    exc: MissingCredentials | UpstreamError,
+    delivery: Delivery,
+    ports: Ports,
+) -> Outcome:
+    """A Luigi's Box call (content or scope) that did not succeed: wait when throttled, retry
+    what may pass, fail the promotion on what will not."""
+    if isinstance(exc, MissingCredentials):
+        return _reject(product, "MISSING_CREDENTIALS", str(exc), delivery, retryable=False)
+    if exc.throttled:  # rate limited: wait as told, not a failed attempt
+        return Defer(reason="throttled", delay_s=exc.retry_after_s or ports.busy_delay_s)
+    if not exc.retryable or delivery.final:
+        return _reject(product, exc.code, exc.detail, delivery, retryable=exc.retryable)
+    return Retry(stage="pins", code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s)
 
 
 async def _scope_of(

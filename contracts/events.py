@@ -119,6 +119,9 @@ class ProductCreatedV1(msgspec.Struct, frozen=True, kw_only=True):
     created_at: str
     images: list[ProductImage] = []
     recommendations: Recommendations | None = None
+    # Whether Fourthwall made the product public on creation (``publish_on_create``); absent in
+    # events of versions before it was added, which are taken as not known to be public.
+    published: bool | None = None
 
 
 FailureStage = Literal["input", "customization", "product", "pins"]

@@ -1,5 +1,7 @@
-"""Luigi's Box recommender pin scopes: create one (``POST /v1/recommender/pin/{TRACKER_ID}/scope``)
-and list them filtered by tag (``POST /v1/recommender/pin/{TRACKER_ID}/scopes?tag=…``).
+"""Luigi's Box: recommender pin scopes, create one (``POST /v1/recommender/pin/{TRACKER_ID}/scope``)
+and list them filtered by tag (``POST /v1/recommender/pin/{TRACKER_ID}/scopes?tag=…``); and the
+catalogue's content ("Content Update" ``POST /v1/content``, "Partial Content Update" ``PATCH``,
+"Content Removal" ``DELETE``, all three on one path; the tracker comes from the signature).
 
 snake_case on the wire. Requests are HMAC-signed (see ``service.upstreams.luigisbox_auth``); the
 listing signs its path without the query string, as its page says.
@@ -21,6 +23,49 @@ def scope_path(tracker_id: str) -> str:
 def scopes_path(tracker_id: str) -> str:
     """The listing ("Get Customizations"); filters and pagination go in the query string."""
     return f"/v1/recommender/pin/{tracker_id}/scopes"
+
+
+CONTENT_PATH = "/v1/content"
+CONTENT_BATCH_LIMIT = 300  # the partial update's documented batch limit; POST: "around 100"
+ITEM_TYPE = "item"
+
+
+class ContentObject(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An index-object: ``identity``, ``type`` and ``fields`` (which must hold ``title``)."""
+
+    identity: str
+    type: str
+    fields: dict[str, Any]
+
+
+class ContentUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """The body of a content update (POST, a full replacement) or partial update (PATCH)."""
+
+    objects: list[ContentObject]
+
+
+class ContentRef(msgspec.Struct, frozen=True, kw_only=True):
+    identity: str
+    type: str
+
+
+class ContentRemoval(msgspec.Struct, frozen=True, kw_only=True):
+    objects: list[ContentRef]
+
+
+class ContentError(msgspec.Struct, frozen=True, kw_only=True):
+    type: str = ""
+    reason: str = ""
+    caused_by: dict[str, Any] = {}
+
+
+class ContentResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a content call: how many objects were taken, and why each other one was
+    not (by identity)."""
+
+    ok_count: int = 0
+    errors_count: int = 0
+    errors: dict[str, ContentError] = {}
 
 
 TargetType = Literal["item", "criteria", "all"]

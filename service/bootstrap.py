@@ -39,7 +39,12 @@ from service.store.database import Database, open_database
 from service.store.ledger import Ledger
 from service.store.migrations import migrate
 from service.store.parking import ParkingLot
-from service.upstreams.credentials import fourthwall_auth, identity_templates, luigisbox_account
+from service.upstreams.credentials import (
+    fourthwall_auth,
+    identity_templates,
+    luigisbox_account,
+    product_url_templates,
+)
 from service.upstreams.fourthwall import FourthwallClient
 from service.upstreams.http import new_http_client
 from service.upstreams.luigisbox import LuigisBoxClient
@@ -188,6 +193,7 @@ def build_consumers(
         rules=settings.pins,
         identity_template_for=identity_templates(settings),
         busy_delay_s=busy,
+        product_url_for=product_url_templates(settings),
     )
     available = {
         DESIGN_APPROVED_QUEUE.consumer: BoundConsumer(

@@ -42,6 +42,9 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     luigisbox_tracker_id: str | None = None
     luigisbox_private_key: Secret | None = None
     item_identity_template: str | None = None
+    # The product's page on the shop's site, sent to Luigi's Box as ``web_url`` (the identity
+    # template's placeholders), e.g. "https://shop.example/products/{product_id}".
+    product_url_template: str | None = None
     fourthwall_heavy_calls: PositiveInt | None = None
     fourthwall_heavy_window_s: PositiveFloat | None = None
     fourthwall_calls: PositiveInt | None = None
@@ -227,9 +230,16 @@ def _check_consistency(settings: Settings) -> None:
         )
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise SettingsError("DATABASE_URL", "must start with sqlite:/// or postgresql://")
+    _check_template("ITEM_IDENTITY_TEMPLATE", settings.pins.item_identity_template)
+    for shop in settings.shops:
+        for key in ("item_identity_template", "product_url_template"):
+            template = getattr(shop, key)
+            if template is not None:
+                _check_template(f"shops[{shop.shop_id}].{key}", template)
+
+
+def _check_template(name: str, template: str) -> None:
     try:
-        settings.pins.item_identity_template.format(
-            product_id="p", shop_id="s", design_id="d", customization_id="c"
-        )
+        template.format(product_id="p", shop_id="s", design_id="d", customization_id="c")
     except (KeyError, IndexError, ValueError) as exc:
-        raise SettingsError("ITEM_IDENTITY_TEMPLATE", f"unknown placeholder {exc}") from None
+        raise SettingsError(name, f"unknown placeholder {exc}") from None

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
-from contracts.luigisbox import scopes_path
+from contracts.luigisbox import CONTENT_PATH, scopes_path
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, FourthwallSandbox
 from service.sandbox.luigisbox import LuigisBoxSandbox
@@ -74,6 +74,7 @@ class Sandbox:
             "customizations": self.fourthwall.customizations,
             "products": self.fourthwall.products,
             "scopes": self.luigisbox.scopes,
+            "content": self.luigisbox.content,
         }
 
 
@@ -113,6 +114,28 @@ async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoin
         # Done on Fourthwall's side, but the caller never hears: a gateway timeout.
         answer = (504, {"code": "GATEWAY_TIMEOUT"}, {})
     return sandbox.record("fourthwall", endpoint, shop_id, answer)
+
+
+async def _content(sandbox: Sandbox, request: Request[Any, Any, Any]) -> Answer:
+    """``/v1/content``: one path, three operations; the tracker is the signature's."""
+    method = request.method
+    endpoint = f"{method} {CONTENT_PATH}"
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    tracker_id = sandbox.luigisbox.content_tracker(headers)
+    now = datetime.now(UTC)
+    denied = sandbox.luigisbox.check_auth(tracker_id, headers, now, CONTENT_PATH, method)
+    if denied is not None:
+        if denied[0] == 404:  # no tracker in the path: an unknown one is a bad signature
+            denied = (401, {"reason": "Missing or invalid authentication"}, {})
+        return sandbox.record("luigisbox", endpoint, tracker_id or None, denied)
+    injected = await sandbox.trouble(endpoint)
+    if injected is not None:
+        status, _, extra = injected
+        return sandbox.record(
+            "luigisbox", endpoint, tracker_id, (status, {"reason": "Injected"}, extra)
+        )
+    updated = sandbox.luigisbox.update_content(tracker_id, method, await request.body())
+    return sandbox.record("luigisbox", endpoint, tracker_id, updated)
 
 
 def create_sandbox_app(config: SandboxConfig) -> Litestar:
@@ -155,6 +178,10 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
         answer = sandbox.luigisbox.list_scopes(tracker_id, query)
         return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
 
+    @route(CONTENT_PATH, http_method=["POST", "PATCH", "DELETE"], status_code=200)
+    async def content(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _content(sandbox, request))
+
     @get("/_sandbox/records")
     async def records() -> Response[bytes]:
         return Response(msgspec.json.encode(sandbox.records()), media_type="application/json")
@@ -170,7 +197,16 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
         return {"status": "ok"}
 
     return Litestar(
-        route_handlers=[customizations, products, scope, scopes, records, faults, health],
+        route_handlers=[
+            customizations,
+            products,
+            scope,
+            scopes,
+            content,
+            records,
+            faults,
+            health,
+        ],
         openapi_config=None,
         logging_config=None,
         state=State({"sandbox": sandbox}),

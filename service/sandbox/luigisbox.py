@@ -1,5 +1,6 @@
-"""Sandbox Luigi's Box: pin scopes behind the documented HMAC scheme: create one, and list them
-filtered by model, tag, target type and identity, with limit/offset ("Get Customizations")."""
+"""Sandbox Luigi's Box, behind the documented HMAC scheme: pin scopes (create one, and list them
+filtered by model, tag, target type and identity, with limit/offset: "Get Customizations"), and
+each tracker's catalogue (content update, partial update, removal on ``/v1/content``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from contracts.luigisbox import CONTENT_TYPE, scope_path
+from contracts.luigisbox import CONTENT_BATCH_LIMIT, CONTENT_TYPE, scope_path
 from contracts.timestamps import now_iso
 from service.sandbox.config import SandboxConfig
 from service.upstreams.luigisbox_auth import parse_authorization, signature
@@ -34,12 +35,23 @@ class LuigisBoxSandbox:
         self.config = config
         self.keys = {t.tracker_id: t.private_key for t in config.trackers}
         self.scopes: list[dict[str, Any]] = []
+        self.content: dict[str, dict[str, dict[str, Any]]] = {}  # tracker → identity → object
+
+    def content_tracker(self, headers: dict[str, str]) -> str:
+        """``/v1/content`` names no tracker in its path: the signature's does."""
+        parsed = parse_authorization(headers.get("authorization", ""))
+        return parsed[0] if parsed else ""
 
     def check_auth(
-        self, tracker_id: str, headers: dict[str, str], now: datetime, path: str | None = None
+        self,
+        tracker_id: str,
+        headers: dict[str, str],
+        now: datetime,
+        path: str | None = None,
+        method: str = "POST",
     ) -> Answer | None:
-        """The HMAC check over ``path`` (the scope path unless given; the listing's path is
-        signed without its query string)."""
+        """The HMAC check over ``method`` and ``path`` (the scope path unless given; the
+        listing's path is signed without its query string)."""
         if tracker_id not in self.keys:
             return _fail(404, "Tracker not found")
         content_type = headers.get("content-type", "")
@@ -54,7 +66,7 @@ class LuigisBoxSandbox:
         if sent.tzinfo is None or abs((now - sent).total_seconds()) > self.config.date_skew_s:
             return _fail(401, "Missing or invalid authentication")
         expected = signature(
-            self.keys[tracker_id], "POST", content_type, date, path or scope_path(tracker_id)
+            self.keys[tracker_id], method, content_type, date, path or scope_path(tracker_id)
         )
         if not hmac.compare_digest(expected, parsed[1]):
             return _fail(401, "Missing or invalid authentication")
@@ -126,6 +138,41 @@ class LuigisBoxSandbox:
         found = [self._listed(s) for s in self.scopes if matches(s)]
         return 200, {"results": found[offset : offset + limit], "total": len(found)}, {}
 
+    def update_content(self, tracker_id: str, method: str, body: bytes) -> Answer:
+        """POST puts each object (a full replacement), PATCH changes the given fields of objects
+        that exist, DELETE removes objects by type and identity. Per-object errors are listed
+        by identity, with how many objects were taken."""
+        try:
+            raw = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return _fail(400, "Malformed JSON")
+        objects = raw.get("objects") if isinstance(raw, dict) else None
+        if not isinstance(objects, list) or not objects:
+            return _fail(400, "Missing required field: objects")
+        if len(objects) > CONTENT_BATCH_LIMIT:
+            return _fail(400, f"At most {CONTENT_BATCH_LIMIT} objects per request")
+        catalogue = self.content.setdefault(tracker_id, {})
+        errors: dict[str, dict[str, Any]] = {}
+        ok = 0
+        for index, obj in enumerate(objects):
+            identity = obj.get("identity") if isinstance(obj, dict) else None
+            key = identity if isinstance(identity, str) and identity else f"[{index}]"
+            problem = _content_problem(obj, method, catalogue)
+            if problem:
+                errors[key] = {"type": "malformed_input", "reason": problem[0], **problem[1]}
+                continue
+            ok += 1
+            if method == "POST":
+                catalogue[key] = {"identity": key, "type": obj["type"], "fields": obj["fields"]}
+            elif method == "PATCH":
+                catalogue[key]["fields"] = {**catalogue[key]["fields"], **obj.get("fields", {})}
+            else:
+                catalogue.pop(key, None)
+        result = {"ok_count": ok, "errors_count": len(errors)}
+        if errors:
+            return 400, {**result, "errors": errors}, {}
+        return 200, result, {}
+
     @staticmethod
     def _listed(scope: dict[str, Any]) -> dict[str, Any]:
         raw = scope["request"]
@@ -155,6 +202,30 @@ class LuigisBoxSandbox:
                 if key in pin and not _is_datetime(pin[key]):
                     found.append(f"[{index}] {key} must be an ISO 8601 date-time")
         return found
+
+
+def _content_problem(
+    obj: Any, method: str, catalogue: dict[str, dict[str, Any]]
+) -> tuple[str, dict[str, Any]] | None:
+    """Why one object of a content request is refused (reason, ``caused_by``), or None."""
+    if not isinstance(obj, dict):
+        return "incorrect object format", {}
+    missing = [k for k in ("identity", "type") if not isinstance(obj.get(k), str) or not obj[k]]
+    if method == "POST":
+        fields = obj.get("fields")
+        if not isinstance(fields, dict):
+            missing.append("fields")
+        elif not isinstance(fields.get("title"), str) or not fields["title"]:
+            return "incorrect object format", {"caused_by": {"title": ["must be filled"]}}
+    if method == "PATCH" and "type" in missing:
+        missing.remove("type")  # a partial update names the object by its identity
+    if missing:
+        return "incorrect object format", {"caused_by": {k: ["is missing"] for k in missing}}
+    if method == "PATCH" and obj["identity"] not in catalogue:
+        return "object not found", {}
+    if method == "PATCH" and "type" in obj and obj["type"] != catalogue[obj["identity"]]["type"]:
+        return "type cannot be changed", {}
+    return None
 
 
 def _any_of(wanted: list[str] | None, present: list[Any]) -> bool:

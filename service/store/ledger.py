@@ -55,6 +55,15 @@ class DesignRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float
 
 
+class ContentRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A product's object in the shop's Luigi's Box catalogue, as recorded."""
+
+    identity: str
+    available: bool
+    indexed_at: float
+    removed_at: float | None = None
+
+
 class Step(msgspec.Struct, frozen=True, kw_only=True):
     step: str
     at: float
@@ -412,16 +421,76 @@ class Ledger:
             if int(row[0]) == 1:
                 return ProductRecord(scopes={}, requested=frozenset())
             rows = await self.db.fetchall(
-                "SELECT rule_key, scope FROM pin_scopes WHERE product_id = ? UNION ALL "
-                "SELECT rule_key, NULL FROM pin_scope_requests WHERE product_id = ?",
-                (product_id, product_id),
+                "SELECT rule_key, scope, 0 FROM pin_scopes WHERE product_id = ? UNION ALL "
+                "SELECT rule_key, NULL, 0 FROM pin_scope_requests WHERE product_id = ? UNION ALL "
+                "SELECT identity, NULL, 1 FROM product_content WHERE product_id = ?",
+                (product_id, product_id, product_id),
             )
         except LedgerUnavailable:  # as in claim: the lease may be taken, the answer lost
             self._unreleased.add((_RELEASE_PRODUCT, (None, self.clock(), product_id, token)))
             raise
+        pins = [r for r in rows if not r[2]]
         return ProductRecord(
-            scopes={str(r[0]): str(r[1]).encode() for r in rows if r[1] is not None},
-            requested=frozenset(str(r[0]) for r in rows if r[1] is None),
+            scopes={str(r[0]): str(r[1]).encode() for r in pins if r[1] is not None},
+            requested=frozenset(str(r[0]) for r in pins if r[1] is None),
+            indexed=next((str(r[0]) for r in rows if r[2]), None),
+        )
+
+    async def record_content(
+        self, product_id: str, token: str, identity: str, available: bool
+    ) -> None:
+        await self._recorded(
+            lambda: self._while_held(
+                product_id,
+                token,
+                "INSERT INTO product_content (product_id, shop_id, identity, available, "
+                "indexed_at) SELECT CAST(? AS TEXT), shop_id, CAST(? AS TEXT), "
+                "CAST(? AS INTEGER), CAST(? AS DOUBLE PRECISION) FROM products "
+                "WHERE product_id = ? AND lease_owner = ? "
+                "ON CONFLICT (product_id) DO UPDATE SET identity = excluded.identity, "
+                "available = excluded.available, indexed_at = excluded.indexed_at, "
+                "removed_at = NULL",
+                (product_id, identity, 1 if available else 0, self.clock()),
+            )
+        )
+
+    async def content(self, product_id: str) -> ContentRow | None:
+        """The product's catalogue object as recorded, or None if it was never indexed."""
+        row = await self.db.fetchone(
+            "SELECT identity, available, indexed_at, removed_at FROM product_content "
+            "WHERE product_id = ?",
+            (product_id,),
+        )
+        if row is None:
+            return None
+        return ContentRow(
+            identity=str(row[0]),
+            available=bool(row[1]),
+            indexed_at=float(row[2]),
+            removed_at=None if row[3] is None else float(row[3]),
+        )
+
+    async def pinned_without_content(self, limit: int) -> list[tuple[str, str, bytes]]:
+        """Products pinned before their catalogue object existed (by an earlier version):
+        (product_id, design_id, the design's product.created event), at most ``limit``."""
+        rows = await self.db.fetchall(
+            "SELECT p.product_id, p.design_id, d.product_event FROM products p "
+            "JOIN designs d ON d.product_id = p.product_id AND d.shop_id = p.shop_id "
+            "WHERE p.state = 'pins_created' AND d.product_event IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM product_content c WHERE c.product_id = p.product_id) "
+            "ORDER BY p.product_id LIMIT ?",
+            (limit,),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]).encode()) for r in rows]
+
+    async def record_content_backfilled(
+        self, product_id: str, shop_id: str, identity: str, available: bool
+    ) -> None:
+        """``backfill-content``: the catalogue object of a product an earlier version pinned."""
+        await self.db.execute(
+            "INSERT INTO product_content (product_id, shop_id, identity, available, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id) DO NOTHING",
+            (product_id, shop_id, identity, 1 if available else 0, self.clock()),
         )
 
     async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:

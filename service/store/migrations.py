@@ -175,6 +175,22 @@ def _v10(dialect: Dialect) -> list[str]:
     ]
 
 
+def _v11(dialect: Dialect) -> list[str]:
+    """A product's object in the shop's Luigi's Box catalogue: put there before its first pin
+    scope (a product pinned by an earlier version has no row: ``backfill-content`` indexes it);
+    ``removed_at`` is set when the object is taken out of the catalogue."""
+    return [
+        """CREATE TABLE product_content (
+            product_id TEXT PRIMARY KEY,
+            shop_id TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            available INTEGER NOT NULL,
+            indexed_at DOUBLE PRECISION NOT NULL,
+            removed_at DOUBLE PRECISION
+        )""",
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -186,6 +202,7 @@ MIGRATIONS = [
     (8, _v8),
     (9, _v9),
     (10, _v10),
+    (11, _v11),
 ]
 
 

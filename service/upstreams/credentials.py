@@ -54,3 +54,7 @@ def luigisbox_account(settings: Settings, shop_id: str) -> LuigisBoxAccount | No
 
 def identity_templates(settings: Settings) -> dict[str, str]:
     return {s.shop_id: s.item_identity_template for s in settings.shops if s.item_identity_template}
+
+
+def product_url_templates(settings: Settings) -> dict[str, str]:
+    return {s.shop_id: s.product_url_template for s in settings.shops if s.product_url_template}

@@ -1,4 +1,5 @@
-"""Luigi's Box client: create a recommender pin scope, and find one by tag; HMAC-signed."""
+"""Luigi's Box client: put a product into the catalogue, create a recommender pin scope, and find
+one by tag; HMAC-signed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import msgspec
 
 from consumers.ports import MissingCredentials, UpstreamError
 from contracts.luigisbox import (
+    CONTENT_PATH,
     CONTENT_TYPE,
+    ContentObject,
+    ContentResult,
+    ContentUpdate,
     ScopeList,
     ScopeRequest,
     ScopeResponse,
@@ -26,16 +31,28 @@ from service.upstreams.taxonomy import classify_luigisbox
 _encoder = msgspec.json.Encoder()
 
 
-def error_from_response(response: httpx.Response) -> UpstreamError:
+CONTENT_REJECTED = "LUIGISBOX_CONTENT_REJECTED"
+
+
+def error_from_response(response: httpx.Response, prefix: str = "LUIGISBOX_HTTP") -> UpstreamError:
     body = decode_error_body(response.content)
     status = response.status_code
     detail = body.reason if body and body.reason else (response.reason_phrase or f"HTTP {status}")
     if body and body.exception_details:
         detail = f"{detail}: {msgspec.json.encode(body.exception_details).decode()}"
+    elif prefix != "LUIGISBOX_HTTP" and (refused := _content_errors(response.content)):
+        # a content answer that names the object's error: the object itself is refused
+        return UpstreamError(
+            api="luigisbox",
+            status=status,
+            code=CONTENT_REJECTED,
+            detail=refused[:500],
+            retryable=False,
+        )
     return UpstreamError(
         api="luigisbox",
         status=status,
-        code=f"LUIGISBOX_HTTP_{status}",
+        code=f"{prefix}_{status}",
         detail=detail[:500],
         retryable=classify_luigisbox(status) == "transient",
         retry_after_s=retry_after_s(response),
@@ -76,6 +93,22 @@ class LuigisBoxClient:
         listed = decode_success("luigisbox", response, ScopeList)
         return next((s for s in listed.results if tag in (s.tags or [])), None)
 
+    async def index_content(self, shop_id: str, item: ContentObject) -> None:
+        """ "Content Update" (``POST /v1/content``, a full replacement of the object). An
+        answer that names the object among its errors is a permanent failure."""
+        account = self._account(shop_id)
+        body = _encoder.encode(ContentUpdate(objects=[item]))
+        response = await self._post(account, CONTENT_PATH, body, CONTENT_PATH, prefix="CONTENT")
+        result = decode_success("luigisbox", response, ContentResult)
+        if result.errors_count or result.errors:
+            raise UpstreamError(
+                api="luigisbox",
+                status=response.status_code,
+                code=CONTENT_REJECTED,
+                detail=(_content_errors(response.content) or "rejected")[:500],
+                retryable=False,
+            )
+
     def _account(self, shop_id: str) -> LuigisBoxAccount:
         account = self._account_for(shop_id)
         if account is None:
@@ -89,8 +122,10 @@ class LuigisBoxClient:
         body: bytes,
         endpoint: str,
         query: dict[str, str] | None = None,
+        prefix: str = "",
     ) -> httpx.Response:
-        """POST signed with a fresh Date; an error answer raises ``UpstreamError``."""
+        """POST signed with a fresh Date; an error answer raises ``UpstreamError`` (its code
+        ``LUIGISBOX_<prefix>_HTTP_<status>``)."""
         date = self._date()
         sig = luigisbox_auth.signature(
             account.private_key.reveal(), "POST", CONTENT_TYPE, date, path
@@ -112,5 +147,18 @@ class LuigisBoxClient:
             if self._observe:
                 self._observe("luigisbox", endpoint, status, time.monotonic() - started)
         if response.status_code >= 400:
-            raise error_from_response(response)
+            code_prefix = f"LUIGISBOX_{prefix}_HTTP" if prefix else "LUIGISBOX_HTTP"
+            raise error_from_response(response, code_prefix)
         return response
+
+
+def _content_errors(body: bytes) -> str:
+    """Each rejected object's identity and reason, from a content answer ('' if none)."""
+    try:
+        result = msgspec.json.decode(body, type=ContentResult)
+    except msgspec.MsgspecError:
+        return ""
+    return "; ".join(
+        f"{identity}: {e.reason or e.type} {msgspec.json.encode(e.caused_by).decode()}".strip()
+        for identity, e in result.errors.items()
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import msgspec
@@ -14,7 +15,14 @@ from contracts.fourthwall import (
     CreateCustomizationRequestV1,
     ProductDesignRegionV1,
 )
-from contracts.luigisbox import CONTENT_TYPE, PinDefinition, ScopeRequest, scope_path
+from contracts.luigisbox import (
+    CONTENT_PATH,
+    CONTENT_TYPE,
+    ContentObject,
+    PinDefinition,
+    ScopeRequest,
+    scope_path,
+)
 from service.sandbox.config import ShopAccount
 from service.secrets import Secret
 from service.testing.sandbox import running_sandbox, sandbox_config
@@ -166,3 +174,56 @@ async def test_a_scope_is_found_by_its_tag_through_the_signed_listing() -> None:
         assert caught.value.status == 401
         listed = [c for c in (await sandbox.records())["calls"] if c["endpoint"].endswith("scopes")]
         assert [c["status"] for c in listed] == [200, 200, 200, 401]
+
+
+ITEM = ContentObject(identity="/p/prd_1", type="item", fields={"title": "Tee", "availability": 1})
+
+
+async def _signed_content(url: str, method: str, body: bytes, key: str = "lb-key-1") -> Any:
+    date = luigisbox_auth.now_http_date()
+    sig = luigisbox_auth.signature(key, method, CONTENT_TYPE, date, CONTENT_PATH)
+    async with httpx.AsyncClient(base_url=url) as http:
+        return await http.request(
+            method,
+            CONTENT_PATH,
+            content=body,
+            headers={
+                "Content-Type": CONTENT_TYPE,
+                "Date": date,
+                "Authorization": f"ApiAuth 0001-5678:{sig}",
+            },
+        )
+
+
+async def test_content_is_indexed_per_tracker_and_a_refused_object_has_a_clear_code() -> None:
+    async with running_sandbox(sandbox_config(2)) as sandbox:
+        client = luigisbox(sandbox.url, "lb-key-1")
+        await client.index_content("shop-1", ITEM)
+        await client.index_content("shop-1", ITEM)  # a full replacement: twice is harmless
+        content = (await sandbox.records())["content"]
+        assert content == {"0001-5678": {"/p/prd_1": msgspec.to_builtins(ITEM)}}
+        untitled = msgspec.structs.replace(ITEM, fields={"availability": 1})
+        with pytest.raises(UpstreamError) as caught:
+            await client.index_content("shop-1", untitled)
+        assert (caught.value.code, caught.value.retryable) == ("LUIGISBOX_CONTENT_REJECTED", False)
+        assert "/p/prd_1" in caught.value.detail and "title" in caught.value.detail
+        with pytest.raises(UpstreamError) as caught:
+            await luigisbox(sandbox.url, "wrong-key").index_content("shop-1", ITEM)
+        assert (caught.value.code, caught.value.retryable) == ("LUIGISBOX_CONTENT_HTTP_401", False)
+
+
+async def test_content_partial_update_and_removal_as_documented() -> None:
+    async with running_sandbox(sandbox_config(1)) as sandbox:
+        await luigisbox(sandbox.url, "lb-key-1").index_content("shop-1", ITEM)
+        patch = b'{"objects":[{"identity":"/p/prd_1","fields":{"availability":0}}]}'
+        assert (await _signed_content(sandbox.url, "PATCH", patch)).status_code == 200
+        item = (await sandbox.records())["content"]["0001-5678"]["/p/prd_1"]
+        assert item["fields"] == {"title": "Tee", "availability": 0}  # the rest kept
+        unknown = b'{"objects":[{"identity":"/p/none","fields":{"availability":0}}]}'
+        refused = await _signed_content(sandbox.url, "PATCH", unknown)
+        assert refused.status_code == 400 and "/p/none" in refused.json()["errors"]
+        signed_as_post = await _signed_content(sandbox.url, "DELETE", b"{}", key="wrong")
+        assert signed_as_post.status_code == 401
+        removal = b'{"objects":[{"identity":"/p/prd_1","type":"item"}]}'
+        assert (await _signed_content(sandbox.url, "DELETE", removal)).status_code == 200
+        assert (await sandbox.records())["content"]["0001-5678"] == {}

@@ -108,9 +108,10 @@ async def test_wrong_luigisbox_key_fails_at_the_pins_stage(
         parked = await eventually(
             lambda: queue_messages(amqp_url, PRODUCT_CREATED_QUEUE.dead_letter)
         )
+    # the first Luigi's Box call is the product's content update: it names the call that failed
     assert (failed.stage, failed.code, failed.retryable) == (  # type: ignore[union-attr]
         "pins",
-        "LUIGISBOX_HTTP_401",
+        "LUIGISBOX_CONTENT_HTTP_401",
         False,
     )
-    assert parked[0].headers["x-merch-code"] == "LUIGISBOX_HTTP_401"
+    assert parked[0].headers["x-merch-code"] == "LUIGISBOX_CONTENT_HTTP_401"

@@ -34,12 +34,16 @@ async def test_design_becomes_one_product_and_its_pin_scopes(
     assert created.event.traceparent == pins.event.traceparent == event.traceparent
     assert created.message_id == created.event.id
     records = await sandbox.records()
-    assert [c["endpoint"] for c in records["calls"]] == [
-        "/open-api/v1.0/customizations",
-        "/open-api/v1.0/products",
-        "/v1/recommender/pin/{tracker}/scope",
+    # the product is in the shop's Luigi's Box catalogue before its first scope pins it
+    assert [(c["endpoint"], c["status"]) for c in records["calls"]] == [
+        ("/open-api/v1.0/customizations", 201),
+        ("/open-api/v1.0/products", 201),
+        ("POST /v1/content", 200),
+        ("/v1/recommender/pin/{tracker}/scope", 201),
     ]
-    assert all(c["status"] == 201 for c in records["calls"])
+    item = records["content"]["0001-5678"][created.data.product_id]
+    assert (item["type"], item["fields"]["title"]) == ("item", design.product.name)
+    assert item["fields"]["availability"] == (1 if design.product.publish_on_create else 0)
     product = records["products"][created.data.product_id]
     assert product["customization_id"] == created.data.customization_id
     assert (

@@ -25,7 +25,7 @@ from contracts.fourthwall import (
     CreateProductResponseV1,
     DesignPipelineImageV1,
 )
-from contracts.luigisbox import ScopeRequest, ScopeResponse
+from contracts.luigisbox import ContentObject, ScopeRequest, ScopeResponse
 
 IMAGE = DesignPipelineImageV1(url="u", width=1, height=1, style="s", color="Black")
 
@@ -69,11 +69,21 @@ class FakeLuigisBox:
     fail_after_creating: Exception | None = None  # created, but the answer is lost
     scopes: list[ScopeRequest] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
+    fail_content: Exception | None = None
+    content: list[ContentObject] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # "content" / "scope", as called
+
+    async def index_content(self, shop_id: str, item: ContentObject) -> None:
+        if self.fail_content:
+            raise self.fail_content
+        self.content.append(item)
+        self.order.append("content")
 
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse:
         if self.fail:
             raise self.fail
         self.scopes.append(request)
+        self.order.append("scope")
         if self.fail_after_creating:
             raise self.fail_after_creating
         return self._response(len(self.scopes) - 1)
@@ -109,6 +119,7 @@ class FakeLedger:
     scopes: dict[str, dict[str, bytes]] = field(default_factory=dict)
     scopes_requested: dict[str, set[str]] = field(default_factory=dict)
     product_states: dict[str, str] = field(default_factory=dict)
+    content: dict[str, str] = field(default_factory=dict)  # product_id → catalogue identity
 
     def _check(self, key: object, token: str) -> None:
         if self.leases.get(key) != token:
@@ -180,7 +191,14 @@ class FakeLedger:
         return ProductRecord(
             scopes=dict(self.scopes.get(product_id, {})),
             requested=frozenset(self.scopes_requested.get(product_id, set())),
+            indexed=self.content.get(product_id),
         )
+
+    async def record_content(
+        self, product_id: str, token: str, identity: str, available: bool
+    ) -> None:
+        self._check(product_id, token)
+        self.content[product_id] = identity
 
     async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:
         self._check(product_id, token)

@@ -435,3 +435,67 @@ async def test_luigisbox_429_waits_as_told() -> None:
         product([]), delivery(), ports=pin_ports(FakeLuigisBox(fail=error))
     )
     assert outcome == Defer(reason="throttled", delay_s=9.0)
+
+
+async def test_the_product_is_put_into_the_catalogue_before_its_first_scope() -> None:
+    luigisbox = FakeLuigisBox()
+    ledger = FakeLedger()
+    outcome = await product_created.handle(
+        product(["/p/a", "/p/b"]), delivery(), ports=pin_ports(luigisbox, ledger)
+    )
+    assert isinstance(outcome, Done)
+    assert luigisbox.order == ["content", "scope", "scope"]
+    item = luigisbox.content[0]
+    pinned = {s.pin_definitions[0].pin_identity for s in luigisbox.scopes}
+    assert (item.identity, item.type, item.fields["title"]) == ("/p/prd_1", "item", "Tee")
+    assert pinned == {item.identity}  # the object is the item the scopes pin
+    assert ledger.content["prd_1"] == "/p/prd_1"
+
+
+async def test_a_product_already_in_the_catalogue_is_not_indexed_again() -> None:
+    luigisbox = FakeLuigisBox()
+    ledger = FakeLedger(content={"prd_1": "/p/prd_1"})
+    outcome = await product_created.handle(
+        product(["/p/a"]), delivery(), ports=pin_ports(luigisbox, ledger)
+    )
+    assert isinstance(outcome, Done) and luigisbox.order == ["scope"]
+
+
+async def test_a_refused_content_object_fails_the_promotion_before_any_scope() -> None:
+    refused = UpstreamError(
+        api="luigisbox",
+        status=400,
+        code="LUIGISBOX_CONTENT_REJECTED",
+        detail="/p/prd_1: incorrect object format",
+        retryable=False,
+    )
+    luigisbox = FakeLuigisBox(fail_content=refused)
+    outcome = await product_created.handle(
+        product(["/p/a"]), delivery(), ports=pin_ports(luigisbox)
+    )
+    assert isinstance(outcome, Reject) and luigisbox.scopes == []
+    failed = outcome.events[0].data
+    assert isinstance(failed, ProductFailedV1)
+    assert (failed.stage, failed.code) == ("pins", "LUIGISBOX_CONTENT_REJECTED")
+
+
+async def test_a_transient_content_error_retries_and_a_throttled_one_waits() -> None:
+    down = UpstreamError(
+        api="luigisbox", status=503, code="LUIGISBOX_CONTENT_HTTP_503", detail="d", retryable=True
+    )
+    outcome = await product_created.handle(
+        product([]), delivery(), ports=pin_ports(FakeLuigisBox(fail_content=down))
+    )
+    assert isinstance(outcome, Retry) and outcome.code == "LUIGISBOX_CONTENT_HTTP_503"
+    slow = UpstreamError(
+        api="luigisbox",
+        status=429,
+        code="LUIGISBOX_CONTENT_HTTP_429",
+        detail="d",
+        retryable=True,
+        retry_after_s=7.0,
+    )
+    outcome = await product_created.handle(
+        product([]), delivery(), ports=pin_ports(FakeLuigisBox(fail_content=slow))
+    )
+    assert isinstance(outcome, Defer) and outcome.delay_s == 7.0
