@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, default: {','.join(CONSUMERS)}",
     )
     commands.add_parser("migrate", help="apply the ledger's schema migrations to DATABASE_URL")
+    commands.add_parser(
+        "backfill-content",
+        help="put products pinned by an earlier version into their Luigi's Box catalogues",
+    )
     commands.add_parser("asyncapi", help="print the event contract as an AsyncAPI 3.0 document")
     publish = commands.add_parser("publish", help="publish an event from a JSON file over AMQP")
     publish.add_argument("kind", choices=["design-approved"])
@@ -149,6 +153,42 @@ async def _publish(file: str) -> int:
     return 0
 
 
+async def _backfill_content() -> int:
+    from functools import partial
+
+    from service.backfill import backfill_content
+    from service.bootstrap import open_ledger
+    from service.upstreams.credentials import (
+        identity_templates,
+        luigisbox_account,
+        product_url_templates,
+    )
+    from service.upstreams.http import new_http_client
+    from service.upstreams.luigisbox import LuigisBoxClient
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _settings_invalid(exc)
+    db, ledger = await open_ledger(settings)
+    http = new_http_client(settings.luigisbox_api_url, settings.http_timeout_s)
+    identities, urls = identity_templates(settings), product_url_templates(settings)
+    try:
+        done = await backfill_content(
+            ledger,
+            LuigisBoxClient(http, partial(luigisbox_account, settings)),
+            lambda shop: identities.get(shop, settings.pins.item_identity_template),
+            urls.get,
+        )
+    finally:
+        await http.aclose()
+        await db.close()
+    for product_id, why in sorted(done.failed.items()):
+        print(f"not indexed: {product_id}: {why}", file=sys.stderr)
+    print(f"content backfill: {done.indexed} indexed, {len(done.failed)} not indexed")
+    return 1 if done.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "asyncapi":
@@ -158,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(asyncapi_document(), indent=2))
         return 0
+    if args.command == "backfill-content":
+        return asyncio.run(_backfill_content())
     if args.command == "migrate":
         return asyncio.run(_migrate())
     if args.command == "publish":

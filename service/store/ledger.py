@@ -470,16 +470,17 @@ class Ledger:
             removed_at=None if row[3] is None else float(row[3]),
         )
 
-    async def pinned_without_content(self, limit: int) -> list[tuple[str, str, bytes]]:
+    async def pinned_without_content(self, after: str, limit: int) -> list[tuple[str, str, bytes]]:
         """Products pinned before their catalogue object existed (by an earlier version):
-        (product_id, design_id, the design's product.created event), at most ``limit``."""
+        (product_id, design_id, the design's product.created event), by product id after
+        ``after``, at most ``limit``."""
         rows = await self.db.fetchall(
             "SELECT p.product_id, p.design_id, d.product_event FROM products p "
             "JOIN designs d ON d.product_id = p.product_id AND d.shop_id = p.shop_id "
             "WHERE p.state = 'pins_created' AND d.product_event IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM product_content c WHERE c.product_id = p.product_id) "
-            "ORDER BY p.product_id LIMIT ?",
-            (limit,),
+            "AND p.product_id > ? ORDER BY p.product_id LIMIT ?",
+            (after, limit),
         )
         return [(str(r[0]), str(r[1]), str(r[2]).encode()) for r in rows]
 

@@ -14,6 +14,8 @@ from contracts.luigisbox import (
     CONTENT_PATH,
     CONTENT_TYPE,
     ContentObject,
+    ContentRef,
+    ContentRemoval,
     ContentResult,
     ContentUpdate,
     ScopeList,
@@ -109,6 +111,14 @@ class LuigisBoxClient:
                 retryable=False,
             )
 
+    async def remove_content(self, shop_id: str, refs: list[ContentRef]) -> None:
+        """ "Content Removal" (``DELETE /v1/content``): the objects leave the catalogue."""
+        account = self._account(shop_id)
+        body = _encoder.encode(ContentRemoval(objects=refs))
+        await self._post(
+            account, CONTENT_PATH, body, CONTENT_PATH, prefix="CONTENT", method="DELETE"
+        )
+
     def _account(self, shop_id: str) -> LuigisBoxAccount:
         account = self._account_for(shop_id)
         if account is None:
@@ -123,12 +133,13 @@ class LuigisBoxClient:
         endpoint: str,
         query: dict[str, str] | None = None,
         prefix: str = "",
+        method: str = "POST",
     ) -> httpx.Response:
-        """POST signed with a fresh Date; an error answer raises ``UpstreamError`` (its code
-        ``LUIGISBOX_<prefix>_HTTP_<status>``)."""
+        """A request (POST unless told) signed with a fresh Date; an error answer raises
+        ``UpstreamError`` (its code ``LUIGISBOX_<prefix>_HTTP_<status>``)."""
         date = self._date()
         sig = luigisbox_auth.signature(
-            account.private_key.reveal(), "POST", CONTENT_TYPE, date, path
+            account.private_key.reveal(), method, CONTENT_TYPE, date, path
         )
         headers = {
             "Content-Type": CONTENT_TYPE,
@@ -140,7 +151,9 @@ class LuigisBoxClient:
         try:
             response = await send(
                 "luigisbox",
-                lambda: self._http.post(path, content=body, headers=headers, params=query),
+                lambda: self._http.request(
+                    method, path, content=body, headers=headers, params=query
+                ),
             )
             status = response.status_code
         finally:
