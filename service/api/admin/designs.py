@@ -19,6 +19,7 @@ from service.api.admin.schemas import (
     DesignDetail,
     DesignPage,
     ListedDesign,
+    ProductView,
     ReconcileRequest,
     RetryResult,
 )
@@ -60,7 +61,15 @@ async def _detail(
         raise NotFound(f"no design {named!r}")
     where = (key.shop_id, key.design_id, key.revision)
     parked = await parking.of_design(where) if parking is not None else []
-    return DesignDetail(design=_listed(row), steps=await ledger.steps(key), parked=parked)
+    product = None
+    if row.product_id:
+        product = ProductView(
+            product_id=row.product_id,
+            content=await ledger.content(row.product_id),
+            scopes=await ledger.scopes(row.product_id),
+        )
+    steps = await ledger.steps(key)
+    return DesignDetail(design=_listed(row), steps=steps, parked=parked, product=product)
 
 
 class DesignsController(Controller):

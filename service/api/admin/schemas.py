@@ -9,7 +9,7 @@ import msgspec
 from service.broker.dead_letters import DeadLetter, DeadLetterQueue
 from service.broker.switch import ConsumerHealth
 from service.quota.store import QuotaState
-from service.store.ledger import DesignRow, Step
+from service.store.ledger import ContentRow, DesignRow, Step
 from service.store.parking import Parked
 
 __all__ = [
@@ -40,11 +40,21 @@ class DesignPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class ProductView(msgspec.Struct, frozen=True, kw_only=True):
+    """The design's product in Luigi's Box: its catalogue object (None until indexed) and its
+    pin scopes by rule key."""
+
+    product_id: str
+    content: ContentRow | None
+    scopes: dict[str, str]
+
+
 class DesignDetail(msgspec.Struct, frozen=True):
     design: ListedDesign
     steps: list[Step]
     # while it waits for its shop's quota: parked in the ledger until due_at
     parked: list[Parked] = msgspec.field(default_factory=list)
+    product: ProductView | None = None
 
 
 class PublishedEvent(msgspec.Struct, frozen=True):
