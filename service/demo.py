@@ -2,7 +2,8 @@
 
 Starts the sandbox and the service in this process, publishes sample designs for a few shops to
 the broker at ``AMQP_URL``, follows the resulting events with a live progress bar and ends with a
-table: design → customization → product → scopes, and the time each took.
+table: design → customization → product → its object in the Luigi's Box catalogue → scopes, and the
+time each took.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Track:
     customization_id: str = ""
     product_id: str = ""
     scopes: list[str] = field(default_factory=list)
+    catalogue: str = ""  # the product's object in Luigi's Box: available, or hidden (dormant)
     failed: str = ""
     finished_at: float | None = None
 
@@ -228,6 +230,14 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
             for s in range(1, shops + 1)
             for i in range(per_shop)
         ]
+        # every other design is published on creation; the others stay hidden, so their pins
+        # wait dormant until the product is published
+        designs = [
+            msgspec.structs.replace(
+                d, product=msgspec.structs.replace(d.product, publish_on_create=n % 2 == 0)
+            )
+            for n, d in enumerate(designs)
+        ]
         tracks = {d.design_id: Track(d.shop_id, d.design_id, 0.0) for d in designs}
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
@@ -245,6 +255,7 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
             )
         ok = await _follow(console, watch, tracks, timeout_s)
         elapsed = time.monotonic() - started
+        await _catalogue(sandbox_url, tracks)
     finally:
         stop.set()
         await service_task
@@ -301,9 +312,25 @@ async def _follow(
     return all(not t.failed for t in tracks.values())
 
 
+async def _catalogue(sandbox_url: str, tracks: dict[str, Track]) -> None:
+    """What the sandbox's Luigi's Box catalogue holds of each product."""
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        records = (await http.get("/_sandbox/records")).json()
+    by_product = {
+        item["fields"].get("product_id"): item
+        for catalogue in records["content"].values()
+        for item in catalogue.values()
+    }
+    for track in tracks.values():
+        item = by_product.get(track.product_id)
+        if item is not None:
+            track.catalogue = "available" if item["fields"]["availability"] else "hidden"
+
+
 def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path: Path) -> None:
-    table = Table(title="design → customization → product → pin scopes")
-    for column in ("shop", "design", "customization", "product", "scopes", "seconds"):
+    table = Table(title="design → customization → product → indexed → pin scopes")
+    columns = ("shop", "design", "customization", "product", "indexed", "scopes", "seconds")
+    for column in columns:
         table.add_column(column, no_wrap=True)
     for t in tracks.values():
         took = f"{t.finished_at - t.published_at:.2f}" if t.finished_at else "—"
@@ -312,6 +339,7 @@ def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path
             "#" + t.design_id.rsplit("-", 1)[-1],
             t.customization_id or "—",
             t.product_id or t.failed or "—",
+            t.catalogue or "—",
             ", ".join(t.scopes) or "—",
             took,
         )

@@ -116,6 +116,7 @@ async def test_one_design_shows_every_step(admin: httpx.AsyncClient) -> None:
         "product_created",
         "published",
     ]
+
     # and its product as Luigi's Box has it: the catalogue object, then the pin scopes
     async def promoted() -> dict[str, Any] | None:
         product = (await admin.get(f"/admin/designs/shop-1:{design_id}:1")).json()["product"]
