@@ -2,7 +2,8 @@
 httpx script doing the same broker and upstream work per design, and nothing else.
 
 design.approved → POST customizations → POST products → publish product.created (confirmed) →
-consume it → one signed Luigi's Box scope per pin rule → publish pins.created (confirmed). No
+consume it → the product's signed content update into the Luigi's Box catalogue → one signed
+Luigi's Box scope per pin rule → publish pins.created (confirmed). No
 ledger, no limiter, no retries, no logging, no metrics: what a design costs at the least.
 
     python -m bench.baseline --amqp-url URL --api-url URL --sandbox-config sandbox.json
@@ -22,6 +23,7 @@ import aio_pika
 import httpx
 import msgspec
 
+from consumers.content import content_object
 from consumers.design_approved import customization_request, product_created, product_request
 from consumers.pin_rules import PinRules, plan_scopes
 from contracts.cloudevents import STRUCTURED_CONTENT_TYPE, decode_structured, encode_structured
@@ -36,9 +38,9 @@ from contracts.events import (
     make_event,
 )
 from contracts.fourthwall import CreateCustomizationResponseV1, CreateProductResponseV1
-from contracts.luigisbox import CONTENT_TYPE, ScopeResponse, scope_path
+from contracts.luigisbox import CONTENT_PATH, CONTENT_TYPE, ContentUpdate, ScopeResponse, scope_path
 from contracts.timestamps import now_iso
-from service.sandbox.config import SandboxConfig, load_config
+from service.sandbox.config import SandboxConfig, Tracker, load_config
 from service.upstreams import luigisbox_auth
 
 QUEUES = {"baseline.design-approved": DESIGN_APPROVED, "baseline.product-created": PRODUCT_CREATED}
@@ -96,25 +98,31 @@ class Baseline:
         await self.publish(created, PRODUCT_CREATED.routing_key)
         await message.ack()
 
+    async def signed(self, tracker: Tracker, path: str, body: object) -> httpx.Response:
+        date = luigisbox_auth.now_http_date()
+        sig = luigisbox_auth.signature(tracker.private_key, "POST", CONTENT_TYPE, date, path)
+        return await self.http.post(
+            path,
+            content=_encoder.encode(body),
+            headers={
+                "Content-Type": CONTENT_TYPE,
+                "Date": date,
+                "Authorization": luigisbox_auth.authorization(tracker.tracker_id, sig),
+            },
+        )
+
     async def product_created(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         product = decode_data(decode_structured(message.body), PRODUCT_CREATED)
         assert isinstance(product, ProductCreatedV1)
         tracker = self.trackers[product.shop_id]
+        template = self.rules.item_identity_template
+        item = content_object(product, template, None)
+        await self.signed(tracker, CONTENT_PATH, ContentUpdate(objects=[item]))
         path = scope_path(tracker.tracker_id)
         scopes = []
         now = datetime.now(UTC)
-        for _, request in plan_scopes(product, self.rules, self.rules.item_identity_template, now):
-            date = luigisbox_auth.now_http_date()
-            sig = luigisbox_auth.signature(tracker.private_key, "POST", CONTENT_TYPE, date, path)
-            answer = await self.http.post(
-                path,
-                content=_encoder.encode(request),
-                headers={
-                    "Content-Type": CONTENT_TYPE,
-                    "Date": date,
-                    "Authorization": luigisbox_auth.authorization(tracker.tracker_id, sig),
-                },
-            )
+        for _, request in plan_scopes(product, self.rules, template, now):
+            answer = await self.signed(tracker, path, request)
             created = msgspec.json.decode(answer.content, type=ScopeResponse)
             pin = request.pin_definitions[0]
             scopes.append(
