@@ -13,6 +13,15 @@ import msgspec
 
 CUSTOMIZATIONS_PATH = "/open-api/v1.0/customizations"
 PRODUCTS_PATH = "/open-api/v1.0/products"
+PRODUCT_STATE_ENDPOINT = "/open-api/v1.0/products/{productId}/state"
+
+ProductLifecycleState = Literal["PUBLIC", "HIDDEN"]
+
+
+def product_state_path(product_id: str) -> str:
+    """ "Update product (offer) lifecycle state": PUBLIC ⇄ HIDDEN, idempotent, general limit."""
+    return f"{PRODUCTS_PATH}/{product_id}/state"
+
 
 # Fourthwall's public examples spell product types in lower case (`design`, `digital`); the
 # variant that builds a product from an existing customization is `customization`.
@@ -111,6 +120,23 @@ class CreateProductResponseV1(_Response, frozen=True):
     images: list[DesignPipelineImageV1]
     product_id: str | None = None
     customization_id: str | None = None
+
+
+class UpdateProductStateRequestV1(_Request, frozen=True):
+    state: ProductLifecycleState
+
+
+class ProductStateV1(_Response, frozen=True):
+    type: str
+
+
+class ProductV1(_Response, frozen=True):
+    """The product (offer) as "Update product (offer) lifecycle state" answers it: the fields
+    we read."""
+
+    id: str
+    name: str = ""
+    state: ProductStateV1 | None = None
 
 
 class ErrorBody(msgspec.Struct, frozen=True):

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post, route
+from litestar import Litestar, Request, Response, delete, get, post, put, route
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
+from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCT_STATE_ENDPOINT, PRODUCTS_PATH
 from contracts.luigisbox import CONTENT_PATH, scopes_path
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, FourthwallSandbox
@@ -81,7 +81,7 @@ class Sandbox:
 def _respond(answer: Answer) -> Response[bytes]:
     status, body, headers = answer
     return Response(
-        msgspec.json.encode(body),
+        b"" if status == 204 else msgspec.json.encode(body),
         status_code=status,
         headers=headers,
         media_type="application/json",
@@ -100,10 +100,15 @@ async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoin
     injected = await sandbox.trouble(endpoint)
     if injected is not None:
         return sandbox.record("fourthwall", endpoint, shop_id, injected)
-    limited = sandbox.fourthwall.rate_limit(shop_id, time.monotonic())
+    heavy = endpoint in (CUSTOMIZATIONS_PATH, PRODUCTS_PATH)
+    limited = sandbox.fourthwall.rate_limit(shop_id, time.monotonic(), heavy)
     if limited is not None:
         return sandbox.record("fourthwall", endpoint, shop_id, limited)
     body = await request.body()
+    if endpoint == PRODUCT_STATE_ENDPOINT:
+        product_id = request.path_params["product_id"]
+        answer = sandbox.fourthwall.set_state(shop_id, product_id, body)
+        return sandbox.record("fourthwall", endpoint, shop_id, answer)
     handler = (
         sandbox.fourthwall.create_customization
         if endpoint == CUSTOMIZATIONS_PATH
@@ -148,6 +153,22 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     @post(PRODUCTS_PATH, status_code=201)
     async def products(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _fourthwall(sandbox, request, PRODUCTS_PATH))
+
+    @put(f"{PRODUCTS_PATH}/{{product_id:str}}/state", status_code=200)
+    async def product_state(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _fourthwall(sandbox, request, PRODUCT_STATE_ENDPOINT))
+
+    @delete("/v1/recommender/pin/{tracker_id:str}/scope/{scope_id:str}", status_code=200)
+    async def delete_scope(
+        request: Request[Any, Any, Any], tracker_id: FromPath[str], scope_id: FromPath[str]
+    ) -> Response[bytes]:
+        endpoint = "/v1/recommender/pin/{tracker}/scope/{id}"
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        path = f"/v1/recommender/pin/{tracker_id}/scope/{scope_id}"
+        now = datetime.now(UTC)
+        denied = sandbox.luigisbox.check_auth(tracker_id, headers, now, path, "DELETE")
+        answer = denied or sandbox.luigisbox.delete_scope(tracker_id, scope_id)
+        return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
 
     @post("/v1/recommender/pin/{tracker_id:str}/scope", status_code=201)
     async def scope(request: Request[Any, Any, Any], tracker_id: FromPath[str]) -> Response[bytes]:
@@ -202,6 +223,8 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             products,
             scope,
             scopes,
+            product_state,
+            delete_scope,
             content,
             records,
             faults,

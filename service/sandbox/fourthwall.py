@@ -66,9 +66,10 @@ class FourthwallSandbox:
                     return shop.shop_id
         return None
 
-    def rate_limit(self, shop_id: str, now: float) -> Answer | None:
+    def rate_limit(self, shop_id: str, now: float, heavy: bool = True) -> Answer | None:
+        """The general limit for every call; the heavy one too for a heavy call."""
         wait = self.general.admit(shop_id, now)
-        if wait is None:
+        if wait is None and heavy:
             wait = self.heavy.admit(shop_id, now)
         if wait is None:
             return None
@@ -76,6 +77,23 @@ class FourthwallSandbox:
             {"Retry-After": str(max(1, round(wait + 0.5)))} if self.config.send_retry_after else {}
         )
         return 429, dict(fw.TOO_MANY_REQUESTS_BODY), headers
+
+    def set_state(self, shop_id: str, product_id: str, body: bytes) -> Answer:
+        """PUBLIC ⇄ HIDDEN; idempotent; an archived or unknown (or another shop's) product is
+        not found."""
+        try:
+            request = msgspec.json.decode(body, type=fw.UpdateProductStateRequestV1)
+        except msgspec.MsgspecError as exc:
+            return error(400, "INVALID_REQUEST_BODY", detail=str(exc))
+        product = self.products.get(product_id)
+        if product is None or product["shop_id"] != shop_id or product["state"] == "ARCHIVED":
+            # the shape of the documented offer-not-found error (shared/seeds/000)
+            return error(
+                404, "OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR", shopId=shop_id, offerId=product_id
+            )
+        product["state"] = request.state
+        answer = {"id": product_id, "name": product["name"], "state": {"type": request.state}}
+        return 200, answer, {}
 
     def _template(self, template_id: str) -> Template | Answer:
         template = self.config.templates.get(template_id)
@@ -189,6 +207,7 @@ class FourthwallSandbox:
                 "type": "digital",
                 "name": request.name,
                 "customization_id": None,
+                "state": _created_state(request.publish_on_create),
             }
             return 201, {"productId": product_id, "images": []}, {}
         if isinstance(request, fw.CreateDesignProductRequestV1):
@@ -211,6 +230,7 @@ class FourthwallSandbox:
                 "type": "design",
                 "name": request.name,
                 "customization_id": None,
+                "state": _created_state(request.publish_on_create),
             }
             return 201, {"productId": product_id, "images": images}, {}
         sketch = self.customizations.get(request.customization_id)
@@ -232,6 +252,7 @@ class FourthwallSandbox:
             "type": "customization",
             "name": name,
             "customization_id": request.customization_id,
+            "state": _created_state(request.publish_on_create),
         }
         return (
             201,
@@ -242,3 +263,8 @@ class FourthwallSandbox:
             },
             {},
         )
+
+
+def _created_state(publish_on_create: bool | None) -> str:
+    """A product is created hidden unless ``publishOnCreate`` is true."""
+    return "PUBLIC" if publish_on_create else "HIDDEN"

@@ -112,6 +112,14 @@ class LuigisBoxSandbox:
         self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
         return 201, scope, {}
 
+    def delete_scope(self, tracker_id: str, scope_id: str) -> Answer:
+        """ "Delete Customization": 204, or 404 for a scope the tracker does not have."""
+        for n, scope in enumerate(self.scopes):
+            if scope["tracker_id"] == tracker_id and scope["id"] == scope_id:
+                del self.scopes[n]
+                return 204, {}, {}
+        return _fail(404, "Customization not found")
+
     def list_scopes(self, tracker_id: str, query: dict[str, list[str]]) -> Answer:
         """The tracker's scopes matching every given filter (each filter: any of its values)."""
         try:

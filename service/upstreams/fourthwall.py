@@ -1,4 +1,5 @@
-"""Fourthwall Open API client: create customization, create product from it."""
+"""Fourthwall Open API client: create customization, create product from it, hide or publish
+a product."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ import msgspec
 from consumers.ports import MissingCredentials, UpstreamError
 from contracts.fourthwall import (
     CUSTOMIZATIONS_PATH,
+    PRODUCT_STATE_ENDPOINT,
     PRODUCTS_PATH,
     CreateCustomizationProductRequestV1,
     CreateCustomizationRequestV1,
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
+    ProductLifecycleState,
+    ProductV1,
+    UpdateProductStateRequestV1,
     decode_error_body,
+    product_state_path,
 )
 from service.upstreams.credentials import FourthwallAuth
 from service.upstreams.http import CallObserver, decode_success, retry_after_s, send
@@ -73,7 +79,25 @@ class FourthwallClient:
             shop_id, PRODUCTS_PATH, _encoder.encode(request), CreateProductResponseV1
         )
 
-    async def _post(self, shop_id: str, path: str, body: bytes, kind: type[T]) -> T:
+    async def set_product_state(
+        self, shop_id: str, product_id: str, state: ProductLifecycleState
+    ) -> ProductV1:
+        """PUBLIC ⇄ HIDDEN (idempotent; a general call, not a heavy one)."""
+        body = _encoder.encode(UpdateProductStateRequestV1(state=state))
+        path = product_state_path(product_id)
+        return await self._post(
+            shop_id, path, body, ProductV1, method="PUT", endpoint=PRODUCT_STATE_ENDPOINT
+        )
+
+    async def _post(
+        self,
+        shop_id: str,
+        path: str,
+        body: bytes,
+        kind: type[T],
+        method: str = "POST",
+        endpoint: str | None = None,
+    ) -> T:
         auth = self._auth_for(shop_id)
         if auth is None:
             raise MissingCredentials("fourthwall", shop_id)
@@ -82,12 +106,13 @@ class FourthwallClient:
         status: int | None = None
         try:
             response = await send(
-                "fourthwall", lambda: self._http.post(path, content=body, headers=headers)
+                "fourthwall",
+                lambda: self._http.request(method, path, content=body, headers=headers),
             )
             status = response.status_code
         finally:
             if self._observe:
-                self._observe("fourthwall", path, status, time.monotonic() - started)
+                self._observe("fourthwall", endpoint or path, status, time.monotonic() - started)
         if response.status_code >= 400:
             raise error_from_response(response)
         return decode_success("fourthwall", response, kind)

@@ -111,6 +111,21 @@ class LuigisBoxClient:
                 retryable=False,
             )
 
+    async def delete_scope(self, shop_id: str, scope_id: str) -> bool:
+        """ "Delete Customization": True if deleted, False if Luigi's Box had no such scope
+        (deleted before: the end wanted either way)."""
+        account = self._account(shop_id)
+        path = f"{scope_path(account.tracker_id)}/{scope_id}"
+        try:
+            await self._post(
+                account, path, b"", "/v1/recommender/pin/{tracker}/scope/{id}", method="DELETE"
+            )
+        except UpstreamError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     async def remove_content(self, shop_id: str, refs: list[ContentRef]) -> None:
         """ "Content Removal" (``DELETE /v1/content``): the objects leave the catalogue."""
         account = self._account(shop_id)

@@ -227,3 +227,44 @@ async def test_content_partial_update_and_removal_as_documented() -> None:
         removal = b'{"objects":[{"identity":"/p/prd_1","type":"item"}]}'
         assert (await _signed_content(sandbox.url, "DELETE", removal)).status_code == 200
         assert (await sandbox.records())["content"]["0001-5678"] == {}
+
+
+async def test_a_product_is_hidden_and_published_again_idempotently() -> None:
+    async with running_sandbox(sandbox_config(2)) as sandbox:
+        client = fourthwall(sandbox.url, FourthwallAuth("user-1", Secret("fw-password-1"), None))
+        sketch = await client.create_customization("shop-1", SKETCH)
+        created = await client.create_product(
+            "shop-1",
+            CreateCustomizationProductRequestV1(
+                customization_id=sketch.customization_id, name="Tee", publish_on_create=True
+            ),
+        )
+        product_id = created.product_id or ""
+        assert (await sandbox.records())["products"][product_id]["state"] == "PUBLIC"
+        for _ in range(2):  # the second is a no-op, as documented
+            hidden = await client.set_product_state("shop-1", product_id, "HIDDEN")
+            assert hidden.id == product_id and hidden.state and hidden.state.type == "HIDDEN"
+        assert (await sandbox.records())["products"][product_id]["state"] == "HIDDEN"
+        other = fourthwall(sandbox.url, FourthwallAuth("user-2", Secret("fw-password-2"), None))
+        with pytest.raises(UpstreamError) as caught:  # another shop's product is not found
+            await other.set_product_state("shop-2", product_id, "PUBLIC")
+        error = caught.value
+        assert (error.status, error.code, error.retryable) == (
+            404,
+            "OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR",
+            False,
+        )
+        calls = (await sandbox.records())["calls"]
+        assert [c["status"] for c in calls if c["endpoint"].endswith("/state")] == [200, 200, 404]
+
+
+async def test_a_scope_is_deleted_once_and_a_second_delete_finds_it_gone() -> None:
+    async with running_sandbox(sandbox_config(1)) as sandbox:
+        client = luigisbox(sandbox.url, "lb-key-1")
+        created = await client.create_scope("shop-1", SCOPE)
+        assert await client.delete_scope("shop-1", created.id) is True
+        assert (await sandbox.records())["scopes"] == []
+        assert await client.delete_scope("shop-1", created.id) is False  # gone already
+        with pytest.raises(UpstreamError) as caught:
+            await luigisbox(sandbox.url, "wrong-key").delete_scope("shop-1", created.id)
+        assert caught.value.status == 401
