@@ -61,6 +61,7 @@ class Ports:
     quota: Quota
     clock: Clock
     busy_delay_s: float = 5.0
+    keeps_revisions: frozenset[str] = frozenset()  # shops with supersede_revisions = false
 
 
 def key_of(design: DesignApprovedV1) -> DesignKey:
@@ -171,6 +172,14 @@ async def handle(design: DesignApprovedV1, delivery: Delivery, *, ports: Ports) 
     if record is None:
         return Defer(reason="design_busy", delay_s=ports.busy_delay_s)
     try:
+        newest = record.newest_revision or 0
+        older = newest > design.revision and design.shop_id not in ports.keeps_revisions
+        if older and record.state in ("received", "superseded"):
+            # An approval of a revision older than one recorded changes nothing.
+            await ports.ledger.record_superseded(key, delivery.token, newest)
+            await ports.quota.cancel(design.shop_id, delivery.quota_ticket)
+            note = f"revision {design.revision} is older than revision {newest}: nothing done"
+            return Done(events=[], note=note)
         return await _advance(design, record, delivery, ports)
     except LeaseLost:
         return Defer(reason="lease_lost", delay_s=ports.busy_delay_s)

@@ -33,6 +33,7 @@ class Outgoing(msgspec.Struct, frozen=True, kw_only=True):
 
 class Done(msgspec.Struct, frozen=True, kw_only=True):
     events: list[Outgoing]
+    note: str | None = None  # why nothing was done, when that is the outcome (logged)
 
 
 class Retry(msgspec.Struct, frozen=True, kw_only=True):

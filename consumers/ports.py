@@ -12,8 +12,10 @@ from contracts.fourthwall import (
     CreateCustomizationRequestV1,
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
+    ProductLifecycleState,
+    ProductV1,
 )
-from contracts.luigisbox import ContentObject, ScopeRequest, ScopeResponse
+from contracts.luigisbox import ContentObject, ContentRef, ScopeRequest, ScopeResponse
 
 Api = Literal["fourthwall", "luigisbox"]
 
@@ -63,6 +65,12 @@ class Fourthwall(Protocol):
         self, shop_id: str, request: CreateCustomizationProductRequestV1
     ) -> CreateProductResponseV1: ...
 
+    async def set_product_state(
+        self, shop_id: str, product_id: str, state: ProductLifecycleState
+    ) -> ProductV1:
+        """PUBLIC ⇄ HIDDEN; idempotent."""
+        ...
+
 
 class LuigisBox(Protocol):
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse: ...
@@ -74,6 +82,14 @@ class LuigisBox(Protocol):
     async def index_content(self, shop_id: str, item: ContentObject) -> None:
         """Put ``item`` into the shop's catalogue (a full replacement: doing it twice is
         harmless)."""
+        ...
+
+    async def delete_scope(self, shop_id: str, scope_id: str) -> bool:
+        """Delete a pin scope; False if it was gone already."""
+        ...
+
+    async def remove_content(self, shop_id: str, refs: list[ContentRef]) -> None:
+        """Take objects out of the shop's catalogue."""
         ...
 
 
@@ -98,6 +114,7 @@ DesignState = Literal[
     "published",
     "failed",
     "needs_reconciliation",
+    "superseded",  # an approval of a revision older than one recorded: nothing was done
 ]
 
 
@@ -116,6 +133,7 @@ class DesignRecord(msgspec.Struct, frozen=True, kw_only=True):
     product_event: bytes | None = None  # the product.created data, as first published
     failed_event: bytes | None = None  # the product.failed data, as first published
     attempts: int = 0
+    newest_revision: int | None = None  # the highest revision recorded for the design
 
 
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,6 +193,10 @@ class DesignLedger(Protocol):
         failed_event: bytes,
     ) -> None: ...
 
+    async def record_superseded(self, key: DesignKey, token: str, newest: int) -> None:
+        """The approval of an older revision than ``newest``: recorded, and nothing done."""
+        ...
+
     async def reopen(self, key: DesignKey, token: str, operator: str) -> DesignRecord:
         """A failed design goes back to its last good step (its customization kept)."""
         ...
@@ -189,6 +211,16 @@ class ProductRecord(msgspec.Struct, frozen=True, kw_only=True):
     scopes: dict[str, bytes] = {}
     requested: frozenset[str] = frozenset()
     indexed: str | None = None  # the catalogue identity, once its content object was put
+    state: str = "pins_pending"  # pins_pending, pins_created, failed, superseded
+    newest_revision: int | None = None  # the design's highest revision that has a product
+
+
+class DesignProduct(msgspec.Struct, frozen=True, kw_only=True):
+    """A product made for one revision of a design, as the ledger knows it."""
+
+    revision: int
+    product_id: str
+    state: str | None  # the product's state (None before its promotion began)
 
 
 class ProductLedger(Protocol):
@@ -203,6 +235,18 @@ class ProductLedger(Protocol):
         self, product_id: str, token: str, identity: str, available: bool
     ) -> None:
         """The product's content object is in the catalogue under ``identity``."""
+        ...
+
+    async def design_products(self, shop_id: str, design_id: str) -> list[DesignProduct]:
+        """Every product made for the design, by revision."""
+        ...
+
+    async def scope_ids(self, product_id: str) -> dict[str, str]:
+        """The product's recorded scope ids by rule key."""
+        ...
+
+    async def record_retired(self, product_id: str, token: str, state: str) -> None:
+        """The product is hidden, its scopes deleted and its object out of the catalogue."""
         ...
 
     async def record_scope_requested(self, product_id: str, token: str, rule_key: str) -> None:

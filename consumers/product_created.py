@@ -24,6 +24,7 @@ from consumers.pin_rules import PinRules, fence_tag, plan_scopes
 from consumers.ports import (
     Clock,
     Delivery,
+    Fourthwall,
     LeaseLost,
     LuigisBox,
     MissingCredentials,
@@ -31,8 +32,10 @@ from consumers.ports import (
     ProductRecord,
     UpstreamError,
 )
+from consumers.retire import retire, withdrawn_outgoing
 from contracts.events import PinScope, PinsCreatedV1, ProductCreatedV1, ProductFailedV1
 from contracts.luigisbox import ScopeRequest, ScopeResponse
+from contracts.timestamps import iso
 
 _encoder = msgspec.json.Encoder()
 
@@ -46,6 +49,11 @@ class Ports:
     identity_template_for: dict[str, str]  # shop_id → item identity template override
     busy_delay_s: float = 5.0
     product_url_for: dict[str, str] | None = None  # shop_id → product_url_template
+    fourthwall: Fourthwall | None = None  # to hide a superseded product
+    keeps_revisions: frozenset[str] = frozenset()  # shops with supersede_revisions = false
+
+    def supersedes(self, shop_id: str) -> bool:
+        return self.fourthwall is not None and shop_id not in self.keeps_revisions
 
 
 def failed_outgoing(
@@ -88,9 +96,17 @@ async def handle(product: ProductCreatedV1, delivery: Delivery, *, ports: Ports)
         return Defer(reason="product_busy", delay_s=ports.busy_delay_s)
     state: str | None = None
     try:
+        if done.state == "superseded":  # retired already (a newer revision's product came first)
+            return Done(events=[])
+        if ports.supersedes(product.shop_id) and (done.newest_revision or 0) > product.revision:
+            # A newer revision of the design has its product: this one is retired, not promoted.
+            itself = [(product.revision, product.product_id)]
+            return await _retire_products(product, itself, delivery, ports, [], done.indexed)
         outcome = await _pin(product, done, delivery, ports)
         if isinstance(outcome, Done):
             state = "pins_created"
+            if ports.supersedes(product.shop_id) and product.revision > 1:
+                return await _retire_older(product, outcome, delivery, ports)
         elif isinstance(outcome, Reject):
             state = "failed"
         return outcome
@@ -139,6 +155,71 @@ async def _pin(
     )
     event_id = stable_event_id("pins.created", product.shop_id, product.product_id)
     return Done(events=[Outgoing(data=data, event_id=event_id, subject=product.design_id)])
+
+
+async def _retire_older(
+    product: ProductCreatedV1, pinned: Done, delivery: Delivery, ports: Ports
+) -> Outcome:
+    """After a newer revision's product is promoted: retire the design's older products."""
+    older = [
+        (p.revision, p.product_id)
+        for p in await ports.ledger.design_products(product.shop_id, product.design_id)
+        if p.revision < product.revision and p.state != "superseded"
+    ]
+    return await _retire_products(product, older, delivery, ports, pinned.events, None)
+
+
+async def _retire_products(
+    product: ProductCreatedV1,
+    retiring: list[tuple[int, str]],
+    delivery: Delivery,
+    ports: Ports,
+    events: list[Outgoing],
+    own_identity: str | None,
+) -> Outcome:
+    """Retire each (revision, product id) of ``product``'s design, holding each one's lease
+    (the product being handled is held already: ``own_identity`` is its catalogue identity);
+    ``product.withdrawn`` for each, after ``events``."""
+    assert ports.fourthwall is not None
+    withdrawn = list(events)
+    for revision, product_id in retiring:
+        held = product_id == product.product_id
+        record = (
+            None
+            if held
+            else await ports.ledger.claim_product(
+                product_id, product.shop_id, product.design_id, delivery.token
+            )
+        )
+        if not held and record is None:  # being promoted right now: its turn comes again
+            return Defer(reason="product_busy", delay_s=ports.busy_delay_s)
+        try:
+            identity = own_identity if record is None else record.indexed
+            await retire(
+                fourthwall=ports.fourthwall,
+                luigisbox=ports.luigisbox,
+                ledger=ports.ledger,
+                shop_id=product.shop_id,
+                product_id=product_id,
+                identity=identity,
+                token=delivery.token,
+            )
+        except (MissingCredentials, UpstreamError) as exc:
+            return _upstream_failed(product, exc, delivery, ports)
+        finally:
+            if not held:
+                await ports.ledger.finish_product(product_id, delivery.token, None)
+        withdrawn.append(
+            withdrawn_outgoing(
+                shop_id=product.shop_id,
+                design_id=product.design_id,
+                revision=revision,
+                product_id=product_id,
+                reason="superseded",
+                at=iso(ports.clock()),
+            )
+        )
+    return Done(events=withdrawn)
 
 
 def _upstream_failed(

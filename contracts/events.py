@@ -157,7 +157,24 @@ class PinsCreatedV1(msgspec.Struct, frozen=True, kw_only=True):
     scopes: list[PinScope]
 
 
-EventData = DesignApprovedV1 | ProductCreatedV1 | ProductFailedV1 | PinsCreatedV1
+WithdrawReason = Literal["withdrawn", "superseded", "archived_upstream"]
+
+
+class ProductWithdrawnV1(msgspec.Struct, frozen=True, kw_only=True):
+    """A product we made is no longer promoted: hidden on Fourthwall, its pin scopes deleted
+    and its object removed from the shop's Luigi's Box catalogue."""
+
+    shop_id: str
+    design_id: str
+    revision: int
+    product_id: str
+    reason: WithdrawReason
+    withdrawn_at: str
+
+
+EventData = (
+    DesignApprovedV1 | ProductCreatedV1 | ProductFailedV1 | PinsCreatedV1 | ProductWithdrawnV1
+)
 
 
 class EventType(msgspec.Struct, frozen=True):
@@ -170,9 +187,11 @@ DESIGN_APPROVED = EventType("merch.design.approved.v1", "design.approved", Desig
 PRODUCT_CREATED = EventType("merch.product.created.v1", "product.created", ProductCreatedV1)
 PRODUCT_FAILED = EventType("merch.product.failed.v1", "product.failed", ProductFailedV1)
 PINS_CREATED = EventType("merch.pins.created.v1", "pins.created", PinsCreatedV1)
+PRODUCT_WITHDRAWN = EventType("merch.product.withdrawn.v1", "product.withdrawn", ProductWithdrawnV1)
 
 EVENT_TYPES: dict[str, EventType] = {
-    t.name: t for t in (DESIGN_APPROVED, PRODUCT_CREATED, PRODUCT_FAILED, PINS_CREATED)
+    t.name: t
+    for t in (DESIGN_APPROVED, PRODUCT_CREATED, PRODUCT_FAILED, PINS_CREATED, PRODUCT_WITHDRAWN)
 }
 _TYPE_OF_DATA = {t.data: t for t in EVENT_TYPES.values()}
 

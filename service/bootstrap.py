@@ -179,12 +179,14 @@ def build_consumers(
     async def mark_published(created: Any) -> None:
         await ledger.mark_published(design_approved.key_of_created(created))
 
+    keeps = frozenset(s.shop_id for s in settings.shops if not s.supersede_revisions)
     designs = design_approved.Ports(
         fourthwall=fourthwall,
         ledger=ledger,
         quota=resources.quota,
         clock=utc_now,
         busy_delay_s=busy,
+        keeps_revisions=keeps,
     )
     products = product_created.Ports(
         luigisbox=luigisbox,
@@ -194,6 +196,8 @@ def build_consumers(
         identity_template_for=identity_templates(settings),
         busy_delay_s=busy,
         product_url_for=product_url_templates(settings),
+        fourthwall=fourthwall,
+        keeps_revisions=keeps,
     )
     available = {
         DESIGN_APPROVED_QUEUE.consumer: BoundConsumer(

@@ -35,6 +35,7 @@ from contracts.events import (
     DESIGN_APPROVED,
     EVENT_TYPES,
     EXCHANGE,
+    DesignApprovedV1,
     PinsCreatedV1,
     ProductCreatedV1,
     ProductFailedV1,
@@ -223,21 +224,7 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
                 service_task.result()
             await asyncio.sleep(0.05)
         sketch = await _presketch(sandbox_url, sandbox_config, run_id)
-        designs = [
-            sample_design(
-                f"demo-shop-{s}", i, run_id, customization_id=sketch if (s, i) == (1, 0) else None
-            )
-            for s in range(1, shops + 1)
-            for i in range(per_shop)
-        ]
-        # every other design is published on creation; the others stay hidden, so their pins
-        # wait dormant until the product is published
-        designs = [
-            msgspec.structs.replace(
-                d, product=msgspec.structs.replace(d.product, publish_on_create=n % 2 == 0)
-            )
-            for n, d in enumerate(designs)
-        ]
+        designs = _designs(shops, per_shop, run_id, sketch)
         tracks = {d.design_id: Track(d.shop_id, d.design_id, 0.0) for d in designs}
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
@@ -266,6 +253,25 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
         log_file.close()
     _report(console, tracks, elapsed, log_path)
     return 0 if ok else 1
+
+
+def _designs(shops: int, per_shop: int, run_id: str, sketch: str) -> list[DesignApprovedV1]:
+    """The sample designs; the first reuses a customization made beforehand. Every other one
+    is published on creation; the others stay hidden, so their pins wait dormant until the
+    product is published."""
+    designs = [
+        sample_design(
+            f"demo-shop-{s}", i, run_id, customization_id=sketch if (s, i) == (1, 0) else None
+        )
+        for s in range(1, shops + 1)
+        for i in range(per_shop)
+    ]
+    return [
+        msgspec.structs.replace(
+            d, product=msgspec.structs.replace(d.product, publish_on_create=n % 2 == 0)
+        )
+        for n, d in enumerate(designs)
+    ]
 
 
 async def _follow(

@@ -45,6 +45,9 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     # The product's page on the shop's site, sent to Luigi's Box as ``web_url`` (the identity
     # template's placeholders), e.g. "https://shop.example/products/{product_id}".
     product_url_template: str | None = None
+    # A newer revision's product retires the older revisions' products (hidden, unpinned, out
+    # of the catalogue, product.withdrawn reason superseded); false keeps every revision's.
+    supersede_revisions: bool = True
     fourthwall_heavy_calls: PositiveInt | None = None
     fourthwall_heavy_window_s: PositiveFloat | None = None
     fourthwall_calls: PositiveInt | None = None

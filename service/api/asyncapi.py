@@ -18,6 +18,7 @@ from contracts.events import (
     PINS_CREATED,
     PRODUCT_CREATED,
     PRODUCT_FAILED,
+    PRODUCT_WITHDRAWN,
     EventType,
 )
 from service import __version__
@@ -28,12 +29,17 @@ _DIRECTION = {
     PRODUCT_CREATED.name: "send",
     PINS_CREATED.name: "send",
     PRODUCT_FAILED.name: "send",
+    PRODUCT_WITHDRAWN.name: "send",
 }
 _SUMMARY = {
     DESIGN_APPROVED.name: "A shop approved a design: make it a Fourthwall product and promote it.",
     PRODUCT_CREATED.name: "Fourthwall created the product for a design.",
     PRODUCT_FAILED.name: "A design could not become a product (or could not be pinned).",
     PINS_CREATED.name: "Luigi's Box pin scopes now promote the new product.",
+    PRODUCT_WITHDRAWN.name: (
+        "A product is no longer promoted: hidden on Fourthwall, unpinned and out of the "
+        "shop's Luigi's Box catalogue (superseded by a newer revision of its design)."
+    ),
 }
 
 

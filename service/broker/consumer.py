@@ -205,6 +205,8 @@ class Consumer:
         attempt = seen.attempt
         match outcome:
             case Done():
+                if outcome.note:
+                    log.info("message.no_effect", note=outcome.note)
                 await self._publish(event, outcome.events)
                 if self.after_publish is not None:
                     await self.after_publish(data)

@@ -136,10 +136,12 @@ class QuotaStore:
                 self._observed(now - float(granted[0]))
 
     async def cancel(self, shop_id: str, ticket: str | None) -> None:
+        """Give back a planned slot, and the one planned right after it for the same design."""
         if ticket is not None:
+            then = paired(ticket) or ticket
             await self.db.execute(
-                "DELETE FROM quota_slots WHERE ticket = ? AND shop_id = ? AND used = 0",
-                (ticket, shop_id),
+                "DELETE FROM quota_slots WHERE ticket IN (?, ?) AND shop_id = ? AND used = 0",
+                (ticket, then, shop_id),
             )
 
     async def _take_once(self, shop_id: str, ticket: str | None, pair: bool = False) -> Slot:

@@ -121,6 +121,37 @@ async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoin
     return sandbox.record("fourthwall", endpoint, shop_id, answer)
 
 
+async def _create_scope(
+    sandbox: Sandbox, request: Request[Any, Any, Any], tracker_id: str
+) -> Answer:
+    endpoint = "/v1/recommender/pin/{tracker}/scope"
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    denied = sandbox.luigisbox.check_auth(tracker_id, headers, datetime.now(UTC))
+    if denied is not None:
+        return sandbox.record("luigisbox", endpoint, tracker_id, denied)
+    injected = await sandbox.trouble(endpoint)
+    if injected is not None:
+        status, _, extra = injected
+        answer: Answer = (status, {"reason": "Injected failure"}, extra)
+        return sandbox.record("luigisbox", endpoint, tracker_id, answer)
+    answer = sandbox.luigisbox.create_scope(tracker_id, await request.body())
+    if answer[0] < 300 and sandbox.answer_lost(endpoint):
+        answer = (504, {"reason": "Gateway timeout"}, {})  # created; the answer never comes
+    return sandbox.record("luigisbox", endpoint, tracker_id, answer)
+
+
+def _delete_scope(
+    sandbox: Sandbox, request: Request[Any, Any, Any], tracker_id: str, scope_id: str
+) -> Answer:
+    endpoint = "/v1/recommender/pin/{tracker}/scope/{id}"
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    path = f"/v1/recommender/pin/{tracker_id}/scope/{scope_id}"
+    now = datetime.now(UTC)
+    denied = sandbox.luigisbox.check_auth(tracker_id, headers, now, path, "DELETE")
+    answer = denied or sandbox.luigisbox.delete_scope(tracker_id, scope_id)
+    return sandbox.record("luigisbox", endpoint, tracker_id, answer)
+
+
 async def _content(sandbox: Sandbox, request: Request[Any, Any, Any]) -> Answer:
     """``/v1/content``: one path, three operations; the tracker is the signature's."""
     method = request.method
@@ -162,30 +193,11 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def delete_scope(
         request: Request[Any, Any, Any], tracker_id: FromPath[str], scope_id: FromPath[str]
     ) -> Response[bytes]:
-        endpoint = "/v1/recommender/pin/{tracker}/scope/{id}"
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        path = f"/v1/recommender/pin/{tracker_id}/scope/{scope_id}"
-        now = datetime.now(UTC)
-        denied = sandbox.luigisbox.check_auth(tracker_id, headers, now, path, "DELETE")
-        answer = denied or sandbox.luigisbox.delete_scope(tracker_id, scope_id)
-        return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
+        return _respond(_delete_scope(sandbox, request, tracker_id, scope_id))
 
     @post("/v1/recommender/pin/{tracker_id:str}/scope", status_code=201)
     async def scope(request: Request[Any, Any, Any], tracker_id: FromPath[str]) -> Response[bytes]:
-        endpoint = "/v1/recommender/pin/{tracker}/scope"
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        denied = sandbox.luigisbox.check_auth(tracker_id, headers, datetime.now(UTC))
-        if denied is not None:
-            return _respond(sandbox.record("luigisbox", endpoint, tracker_id, denied))
-        injected = await sandbox.trouble(endpoint)
-        if injected is not None:
-            status, _, extra = injected
-            answer: Answer = (status, {"reason": "Injected failure"}, extra)
-            return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
-        answer = sandbox.luigisbox.create_scope(tracker_id, await request.body())
-        if answer[0] < 300 and sandbox.answer_lost(endpoint):
-            answer = (504, {"reason": "Gateway timeout"}, {})  # created; the answer never comes
-        return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
+        return _respond(await _create_scope(sandbox, request, tracker_id))
 
     @post("/v1/recommender/pin/{tracker_id:str}/scopes", status_code=200)
     async def scopes(request: Request[Any, Any, Any], tracker_id: FromPath[str]) -> Response[bytes]:

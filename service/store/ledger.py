@@ -23,6 +23,7 @@ import msgspec
 from consumers.ports import (
     Delivery,
     DesignKey,
+    DesignProduct,
     DesignRecord,
     DesignState,
     LeaseLost,
@@ -81,6 +82,16 @@ _RELEASE_PRODUCT = (
 )
 
 
+# The highest revision recorded for the claimed design (its other revisions' rows included).
+_NEWEST_REVISION = (
+    "(SELECT MAX(d2.revision) FROM designs d2 "
+    "WHERE d2.shop_id = designs.shop_id AND d2.design_id = designs.design_id)"
+)
+# The highest revision of the claimed product's design that has a product.
+_NEWEST_PRODUCT = (
+    "(SELECT MAX(d.revision) FROM designs d WHERE d.shop_id = products.shop_id "
+    "AND d.design_id = products.design_id AND d.product_id IS NOT NULL)"
+)
 _PRODUCT_HELD = "EXISTS (SELECT 1 FROM products WHERE product_id = ? AND lease_owner = ?)"
 _step_decoder = msgspec.json.Decoder(Step)
 _step_encoder = msgspec.json.Encoder()
@@ -174,7 +185,7 @@ class Ledger:
                 "design_event = COALESCE(designs.design_event, excluded.design_event), "
                 "updated_at = excluded.updated_at "
                 "WHERE designs.lease_owner IS NULL OR designs.lease_until < ? "
-                f"RETURNING {_RECORD_COLUMNS}",
+                f"RETURNING {_RECORD_COLUMNS}, {_NEWEST_REVISION}",
                 (
                     *_k(key),
                     delivery.event_id,
@@ -234,6 +245,10 @@ class Ledger:
         await self._recorded(
             lambda: self._fenced(key, token, assignments, (customization_id,), steps)
         )
+
+    async def record_superseded(self, key: DesignKey, token: str, newest: int) -> None:
+        step = ("superseded", None, f"revision {newest} is recorded: nothing done")
+        await self._recorded(lambda: self._fenced(key, token, "state = 'superseded'", (), (step,)))
 
     async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
         steps = (("product_requested", None, None),) if requested else ()
@@ -413,13 +428,18 @@ class Ledger:
                 # a row an earlier version made has claims 0: never taken for a first claim
                 "claims = CASE WHEN products.claims = 0 THEN 2 ELSE products.claims + 1 END "
                 "WHERE products.lease_owner IS NULL OR products.lease_until < ? "
-                "RETURNING claims",
+                f"RETURNING claims, state, {_NEWEST_PRODUCT}",
                 (product_id, shop_id, design_id, token, now + self.lease_s, now, now),
             )
             if row is None:
                 return None
             if int(row[0]) == 1:
-                return ProductRecord(scopes={}, requested=frozenset())
+                return ProductRecord(
+                    scopes={},
+                    requested=frozenset(),
+                    state=str(row[1]),
+                    newest_revision=None if row[2] is None else int(row[2]),
+                )
             rows = await self.db.fetchall(
                 "SELECT rule_key, scope, 0 FROM pin_scopes WHERE product_id = ? UNION ALL "
                 "SELECT rule_key, NULL, 0 FROM pin_scope_requests WHERE product_id = ? UNION ALL "
@@ -434,7 +454,43 @@ class Ledger:
             scopes={str(r[0]): str(r[1]).encode() for r in pins if r[1] is not None},
             requested=frozenset(str(r[0]) for r in pins if r[1] is None),
             indexed=next((str(r[0]) for r in rows if r[2]), None),
+            state=str(row[1]),
+            newest_revision=None if row[2] is None else int(row[2]),
         )
+
+    async def design_products(self, shop_id: str, design_id: str) -> list[DesignProduct]:
+        rows = await self.db.fetchall(
+            "SELECT d.revision, d.product_id, p.state FROM designs d "
+            "LEFT JOIN products p ON p.product_id = d.product_id "
+            "WHERE d.shop_id = ? AND d.design_id = ? AND d.product_id IS NOT NULL "
+            "ORDER BY d.revision",
+            (shop_id, design_id),
+        )
+        return [
+            DesignProduct(
+                revision=int(r[0]), product_id=str(r[1]), state=None if r[2] is None else str(r[2])
+            )
+            for r in rows
+        ]
+
+    async def record_retired(self, product_id: str, token: str, state: str) -> None:
+        now = self.clock()
+
+        async def write() -> None:
+            held = await self.db.execute(
+                "UPDATE products SET state = ?, updated_at = ? "
+                "WHERE product_id = ? AND lease_owner = ?",
+                (state, now, product_id, token),
+            )
+            if not held:
+                raise LeaseLost(f"lease on product {product_id} is no longer held")
+            await self.db.execute(
+                "UPDATE product_content SET removed_at = ? "
+                "WHERE product_id = ? AND removed_at IS NULL",
+                (now, product_id),
+            )
+
+        await self._recorded(write)
 
     async def record_content(
         self, product_id: str, token: str, identity: str, available: bool
@@ -539,6 +595,9 @@ class Ledger:
     async def finish_product(self, product_id: str, token: str, state: str | None) -> None:
         await self._release(_RELEASE_PRODUCT, (state, self.clock(), product_id, token))
 
+    async def scope_ids(self, product_id: str) -> dict[str, str]:
+        return await self.scopes(product_id)
+
     async def scopes(self, product_id: str) -> dict[str, str]:
         rows = await self.db.fetchall(
             "SELECT rule_key, scope_id FROM pin_scopes WHERE product_id = ?", (product_id,)
@@ -551,7 +610,8 @@ def _k(key: DesignKey) -> tuple[str, str, int]:
 
 
 def _record(key: DesignKey, row: tuple[Any, ...]) -> DesignRecord:
-    state, customization_id, requested, product_id, product_event, failed_event, n = row
+    state, customization_id, requested, product_id, product_event, failed_event, n = row[:7]
+    newest = int(row[7]) if len(row) > 7 and row[7] is not None else None
     return DesignRecord(
         key=key,
         state=state,
@@ -561,6 +621,7 @@ def _record(key: DesignKey, row: tuple[Any, ...]) -> DesignRecord:
         product_event=product_event.encode() if product_event else None,
         failed_event=failed_event.encode() if failed_event else None,
         attempts=int(n),
+        newest_revision=newest,
     )
 
 

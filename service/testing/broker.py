@@ -116,7 +116,12 @@ class EventWatcher:
 @contextlib.asynccontextmanager
 async def watching(
     url: str,
-    keys: tuple[str, ...] = ("product.created", "pins.created", "product.failed"),
+    keys: tuple[str, ...] = (
+        "product.created",
+        "pins.created",
+        "product.failed",
+        "product.withdrawn",
+    ),
     durable_queue: str | None = None,
 ) -> AsyncIterator[EventWatcher]:
     """Collect events as they appear. With ``durable_queue``, a durable queue and a robust

@@ -11,6 +11,7 @@ import msgspec
 from consumers.ports import (
     Delivery,
     DesignKey,
+    DesignProduct,
     DesignRecord,
     DesignState,
     LeaseLost,
@@ -24,8 +25,11 @@ from contracts.fourthwall import (
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
     DesignPipelineImageV1,
+    ProductLifecycleState,
+    ProductStateV1,
+    ProductV1,
 )
-from contracts.luigisbox import ContentObject, ScopeRequest, ScopeResponse
+from contracts.luigisbox import ContentObject, ContentRef, ScopeRequest, ScopeResponse
 
 IMAGE = DesignPipelineImageV1(url="u", width=1, height=1, style="s", color="Black")
 
@@ -37,6 +41,7 @@ class FakeFourthwall:
     fail_product_after_creating: Exception | None = None  # created, but the answer is lost
     customizations: list[CreateCustomizationRequestV1] = field(default_factory=list)
     products: list[CreateCustomizationProductRequestV1] = field(default_factory=list)
+    states: dict[str, str] = field(default_factory=dict)  # product_id → state set
 
     async def create_customization(
         self, shop_id: str, request: CreateCustomizationRequestV1
@@ -47,6 +52,12 @@ class FakeFourthwall:
         return CreateCustomizationResponseV1(
             customization_id=f"cst_{len(self.customizations)}", images=[IMAGE]
         )
+
+    async def set_product_state(
+        self, shop_id: str, product_id: str, state: ProductLifecycleState
+    ) -> ProductV1:
+        self.states[product_id] = state
+        return ProductV1(id=product_id, state=ProductStateV1(type=state))
 
     async def create_product(
         self, shop_id: str, request: CreateCustomizationProductRequestV1
@@ -72,6 +83,16 @@ class FakeLuigisBox:
     fail_content: Exception | None = None
     content: list[ContentObject] = field(default_factory=list)
     order: list[str] = field(default_factory=list)  # "content" / "scope", as called
+
+    deleted: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    async def delete_scope(self, shop_id: str, scope_id: str) -> bool:
+        self.deleted.append(scope_id)
+        return True
+
+    async def remove_content(self, shop_id: str, refs: list[ContentRef]) -> None:
+        self.removed += [r.identity for r in refs]
 
     async def index_content(self, shop_id: str, item: ContentObject) -> None:
         if self.fail_content:
@@ -120,6 +141,7 @@ class FakeLedger:
     scopes_requested: dict[str, set[str]] = field(default_factory=dict)
     product_states: dict[str, str] = field(default_factory=dict)
     content: dict[str, str] = field(default_factory=dict)  # product_id → catalogue identity
+    retired: list[str] = field(default_factory=list)
 
     def _check(self, key: object, token: str) -> None:
         if self.leases.get(key) != token:
@@ -134,8 +156,34 @@ class FakeLedger:
             return None
         record = self.records.setdefault(key, DesignRecord(key=key, state="received"))
         self.leases[key] = delivery.token
-        self.records[key] = msgspec.structs.replace(record, attempts=record.attempts + 1)
+        newest = max(
+            k.revision
+            for k in self.records
+            if (k.shop_id, k.design_id) == (key.shop_id, key.design_id)
+        )
+        self.records[key] = msgspec.structs.replace(
+            record, attempts=record.attempts + 1, newest_revision=newest
+        )
         return self.records[key]
+
+    async def record_superseded(self, key: DesignKey, token: str, newest: int) -> None:
+        self._update(key, token, state="superseded")
+
+    async def design_products(self, shop_id: str, design_id: str) -> list[DesignProduct]:
+        return [
+            DesignProduct(
+                revision=k.revision,
+                product_id=r.product_id,
+                state=self.product_states.get(r.product_id),
+            )
+            for k, r in sorted(self.records.items(), key=lambda kv: kv[0].revision)
+            if (k.shop_id, k.design_id) == (shop_id, design_id) and r.product_id
+        ]
+
+    async def record_retired(self, product_id: str, token: str, state: str) -> None:
+        self._check(product_id, token)
+        self.product_states[product_id] = state
+        self.retired.append(product_id)
 
     async def record_customization(
         self, key: DesignKey, token: str, customization_id: str, *, product_requested: bool = False
@@ -192,7 +240,17 @@ class FakeLedger:
             scopes=dict(self.scopes.get(product_id, {})),
             requested=frozenset(self.scopes_requested.get(product_id, set())),
             indexed=self.content.get(product_id),
+            state=self.product_states.get(product_id, "pins_pending"),
+            newest_revision=max(
+                (p.revision for p in await self.design_products(shop_id, design_id)), default=None
+            ),
         )
+
+    async def scope_ids(self, product_id: str) -> dict[str, str]:
+        return {
+            rule: msgspec.json.decode(raw)["scope_id"]
+            for rule, raw in self.scopes.get(product_id, {}).items()
+        }
 
     async def record_content(
         self, product_id: str, token: str, identity: str, available: bool

@@ -9,7 +9,7 @@ import msgspec
 from consumers import design_approved, product_created
 from consumers.outcomes import Defer, Done, Reject, Retry
 from consumers.pin_rules import PinRules, fence_tag
-from consumers.ports import DesignKey, MissingCredentials, UpstreamError
+from consumers.ports import DesignKey, DesignRecord, MissingCredentials, UpstreamError
 from contracts.events import (
     DesignApprovedV1,
     DesignRegion,
@@ -18,6 +18,7 @@ from contracts.events import (
     ProductCreatedV1,
     ProductFailedV1,
     ProductSpec,
+    ProductWithdrawnV1,
     Recommendations,
 )
 from tests.unit.fakes import (
@@ -499,3 +500,94 @@ async def test_a_transient_content_error_retries_and_a_throttled_one_waits() -> 
         product([]), delivery(), ports=pin_ports(FakeLuigisBox(fail_content=slow))
     )
     assert isinstance(outcome, Defer) and outcome.delay_s == 7.0
+
+
+def _superseding(
+    luigisbox: FakeLuigisBox,
+    ledger: FakeLedger,
+    fourthwall: FakeFourthwall,
+    keeps: frozenset[str] = frozenset(),
+) -> product_created.Ports:
+    return product_created.Ports(
+        luigisbox=luigisbox,
+        ledger=ledger,
+        clock=lambda: NOW,
+        rules=PinRules(position=3),
+        identity_template_for={"shop-1": "/p/{product_id}"},
+        fourthwall=fourthwall,
+        keeps_revisions=keeps,
+    )
+
+
+def _revision(n: int, product_id: str) -> ProductCreatedV1:
+    return msgspec.structs.replace(product(["/p/a"]), revision=n, product_id=product_id)
+
+
+def _ledger_with(*products: tuple[int, str]) -> FakeLedger:
+    ledger = FakeLedger()
+    for n, product_id in products:
+        key = DesignKey("shop-1", "d-1", n)
+        ledger.records[key] = DesignRecord(key=key, state="published", product_id=product_id)
+    return ledger
+
+
+async def test_an_older_revision_approved_after_a_newer_one_changes_nothing() -> None:
+    ledger = FakeLedger()
+    newer = DesignKey("shop-1", "d-1", 3)
+    ledger.records[newer] = DesignRecord(key=newer, state="published", product_id="prd_3")
+    fourthwall, quota = FakeFourthwall(), FakeQuota()
+    outcome = await design_approved.handle(
+        design(revision=2), delivery(ticket="planned"), ports=ports(fourthwall, ledger, quota)
+    )
+    assert isinstance(outcome, Done) and outcome.events == [] and outcome.note
+    assert "revision 2" in outcome.note and "revision 3" in outcome.note
+    assert ledger.records[DesignKey("shop-1", "d-1", 2)].state == "superseded"
+    assert fourthwall.customizations == [] and quota.cancelled == ["planned"]  # slot given back
+
+
+async def test_a_newer_revision_is_promoted_then_the_older_product_retired() -> None:
+    ledger = _ledger_with((1, "prd_1"), (2, "prd_2"))
+    old_scope = PinScope(scope_id="scope-old", model="basket", target_type="item", position=3)
+    ledger.scopes["prd_1"] = {"item:/p/a": msgspec.json.encode(old_scope)}
+    ledger.content["prd_1"] = "/p/prd_1"
+    luigisbox, fourthwall = FakeLuigisBox(), FakeFourthwall()
+    outcome = await product_created.handle(
+        _revision(2, "prd_2"), delivery(), ports=_superseding(luigisbox, ledger, fourthwall)
+    )
+    assert isinstance(outcome, Done)
+    pins, withdrawn = (o.data for o in outcome.events)
+    assert isinstance(pins, PinsCreatedV1) and pins.product_id == "prd_2"
+    assert isinstance(withdrawn, ProductWithdrawnV1)
+    assert (withdrawn.product_id, withdrawn.revision, withdrawn.reason) == (
+        "prd_1",
+        1,
+        "superseded",
+    )
+    assert luigisbox.order == ["content", "scope"]  # the new product: indexed, then pinned
+    assert (luigisbox.deleted, luigisbox.removed) == (["scope-old"], ["/p/prd_1"])
+    assert fourthwall.states == {"prd_1": "HIDDEN"}
+    assert ledger.product_states == {"prd_1": "superseded", "prd_2": "pins_created"}
+    assert "prd_1" not in ledger.leases  # its lease given back
+
+
+async def test_an_older_revisions_product_arriving_late_is_retired_not_promoted() -> None:
+    ledger = _ledger_with((1, "prd_1"), (2, "prd_2"))
+    luigisbox, fourthwall = FakeLuigisBox(), FakeFourthwall()
+    outcome = await product_created.handle(
+        _revision(1, "prd_1"), delivery(), ports=_superseding(luigisbox, ledger, fourthwall)
+    )
+    assert isinstance(outcome, Done)
+    assert [type(o.data) for o in outcome.events] == [ProductWithdrawnV1]
+    assert luigisbox.order == [] and fourthwall.states == {"prd_1": "HIDDEN"}
+    assert ledger.product_states == {"prd_1": "superseded"}  # not overwritten by the release
+
+
+async def test_a_shop_that_keeps_revisions_retires_nothing() -> None:
+    ledger = _ledger_with((1, "prd_1"), (2, "prd_2"))
+    luigisbox, fourthwall = FakeLuigisBox(), FakeFourthwall()
+    keeps = frozenset({"shop-1"})
+    outcome = await product_created.handle(
+        _revision(2, "prd_2"), delivery(), ports=_superseding(luigisbox, ledger, fourthwall, keeps)
+    )
+    assert isinstance(outcome, Done) and len(outcome.events) == 1
+    assert fourthwall.states == {} and luigisbox.deleted == []
