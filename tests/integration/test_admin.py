@@ -120,12 +120,12 @@ async def test_one_design_shows_every_step(admin: httpx.AsyncClient) -> None:
     # and its product as Luigi's Box has it: the catalogue object, then the pin scopes
     async def promoted() -> dict[str, Any] | None:
         product = (await admin.get(f"/admin/designs/shop-1:{design_id}:1")).json()["product"]
-        return product if product and product["scopes"] else None
+        return product if product and product["state"] == "pins_created" else None
 
     product = await eventually(promoted, what="the product pinned")
     assert product["product_id"] == detail["design"]["product_id"]
     assert product["content"]["identity"] == product["product_id"]  # the default template
-    assert product["content"]["removed_at"] is None
+    assert product["content"]["removed_at"] is None and product["scopes"]
     missing = await admin.get("/admin/designs/shop-1:nope:1")
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
 

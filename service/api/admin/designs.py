@@ -63,8 +63,10 @@ async def _detail(
     parked = await parking.of_design(where) if parking is not None else []
     product = None
     if row.product_id:
+        made = await ledger.design_products(key.shop_id, key.design_id)
         product = ProductView(
             product_id=row.product_id,
+            state=next((p.state for p in made if p.product_id == row.product_id), None),
             content=await ledger.content(row.product_id),
             scopes=await ledger.scopes(row.product_id),
         )

@@ -41,10 +41,12 @@ class DesignPage(msgspec.Struct, frozen=True):
 
 
 class ProductView(msgspec.Struct, frozen=True, kw_only=True):
-    """The design's product in Luigi's Box: its catalogue object (None until indexed) and its
-    pin scopes by rule key."""
+    """The design's product: its state (``superseded`` once a newer revision's product retired
+    it), its catalogue object in Luigi's Box (None until indexed; ``removed_at`` once retired)
+    and its pin scopes by rule key (as recorded when made)."""
 
     product_id: str
+    state: str | None  # pins_pending, pins_created, failed, superseded (None: not yet handled)
     content: ContentRow | None
     scopes: dict[str, str]
 
