@@ -39,6 +39,7 @@ from contracts.events import (
     PinsCreatedV1,
     ProductCreatedV1,
     ProductFailedV1,
+    ProductWithdrawnV1,
 )
 from service.bootstrap import wire
 from service.broker.codec import event_message
@@ -72,7 +73,9 @@ class Track:
     customization_id: str = ""
     product_id: str = ""
     scopes: list[str] = field(default_factory=list)
+    revision: int = 1
     catalogue: str = ""  # the product's object in Luigi's Box: available, or hidden (dormant)
+    withdrawn: str = ""  # why the product was retired (superseded by a newer revision)
     failed: str = ""
     finished_at: float | None = None
 
@@ -225,22 +228,20 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
             await asyncio.sleep(0.05)
         sketch = await _presketch(sandbox_url, sandbox_config, run_id)
         designs = _designs(shops, per_shop, run_id, sketch)
-        tracks = {d.design_id: Track(d.shop_id, d.design_id, 0.0) for d in designs}
+        tracks: dict[str, Track] = {}
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
             EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        watch = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in ("product.created", "pins.created", "product.failed"):
+        # exclusive: gone with the connection; not auto-deleted between the two rounds
+        watch = await channel.declare_queue(exclusive=True)
+        for key in ("product.created", "pins.created", "product.failed", "product.withdrawn"):
             await watch.bind(exchange, key)
         started = time.monotonic()
-        for design in designs:
-            tracks[design.design_id].published_at = time.monotonic()
-            await exchange.publish(
-                event_message(design_event(design, "urn:merch-pipeline:demo")),
-                routing_key=DESIGN_APPROVED.routing_key,
-            )
-        ok = await _follow(console, watch, tracks, timeout_s)
+        ok = await _round(console, exchange, watch, tracks, designs, timeout_s)
+        # A revision of the last shop's design: its product is promoted, the first one retired.
+        revised = _revised(designs[-1])
+        ok = ok and await _round(console, exchange, watch, tracks, [revised], timeout_s, 1)
         elapsed = time.monotonic() - started
         await _catalogue(sandbox_url, tracks)
     finally:
@@ -255,16 +256,51 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
     return 0 if ok else 1
 
 
+def _key(design_id: str, revision: int) -> str:
+    return f"{design_id}@{revision}"
+
+
+def _revised(design: DesignApprovedV1) -> DesignApprovedV1:
+    product = msgspec.structs.replace(
+        design.product, name=f"{design.product.name} (revised)", publish_on_create=True
+    )
+    return msgspec.structs.replace(
+        design, revision=design.revision + 1, product=product, customization_id=None
+    )
+
+
+async def _round(
+    console: Console,
+    exchange: aio_pika.abc.AbstractExchange,
+    watch: aio_pika.abc.AbstractQueue,
+    tracks: dict[str, Track],
+    designs: list[DesignApprovedV1],
+    timeout_s: float,
+    withdrawals: int = 0,
+) -> bool:
+    """Publish ``designs`` and follow them until each is promoted or failed (and as many
+    products were withdrawn as expected)."""
+    for design in designs:
+        track = Track(design.shop_id, design.design_id, time.monotonic(), revision=design.revision)
+        tracks[_key(design.design_id, design.revision)] = track
+        await exchange.publish(
+            event_message(design_event(design, "urn:merch-pipeline:demo")),
+            routing_key=DESIGN_APPROVED.routing_key,
+        )
+    return await _follow(console, watch, tracks, timeout_s, withdrawals)
+
+
 def _designs(shops: int, per_shop: int, run_id: str, sketch: str) -> list[DesignApprovedV1]:
     """The sample designs; the first reuses a customization made beforehand. Every other one
     is published on creation; the others stay hidden, so their pins wait dormant until the
-    product is published."""
+    product is published. The last shop has one, revised in a second round (within its 5
+    heavy calls a minute)."""
     designs = [
         sample_design(
             f"demo-shop-{s}", i, run_id, customization_id=sketch if (s, i) == (1, 0) else None
         )
         for s in range(1, shops + 1)
-        for i in range(per_shop)
+        for i in range(per_shop if s < shops else 1)
     ]
     return [
         msgspec.structs.replace(
@@ -275,7 +311,11 @@ def _designs(shops: int, per_shop: int, run_id: str, sketch: str) -> list[Design
 
 
 async def _follow(
-    console: Console, watch: aio_pika.abc.AbstractQueue, tracks: dict[str, Track], timeout_s: float
+    console: Console,
+    watch: aio_pika.abc.AbstractQueue,
+    tracks: dict[str, Track],
+    timeout_s: float,
+    withdrawals: int = 0,
 ) -> bool:
     progress = Progress(
         TextColumn("{task.description}"),
@@ -285,11 +325,12 @@ async def _follow(
         console=console,
     )
     deadline = time.monotonic() + timeout_s
+    waiting = [t for t in tracks.values() if t.finished_at is None]
     with progress:
-        products = progress.add_task("products created", total=len(tracks))
-        pinned = progress.add_task("designs promoted", total=len(tracks))
+        products = progress.add_task("products created", total=len(waiting))
+        pinned = progress.add_task("designs promoted", total=len(waiting))
         async with watch.iterator() as messages:
-            while any(t.finished_at is None for t in tracks.values()):
+            while any(t.finished_at is None for t in waiting) or withdrawals > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -300,7 +341,7 @@ async def _follow(
                 await message.ack()
                 event = decode_structured(message.body)
                 data = msgspec.json.decode(event.data, type=EVENT_TYPES[event.type].data)
-                track = tracks.get(getattr(data, "design_id", ""))
+                track = _track_of(tracks, data)
                 if track is None:
                     continue
                 if isinstance(data, ProductCreatedV1):
@@ -315,7 +356,20 @@ async def _follow(
                     track.failed = f"{data.stage}: {data.code}"
                     track.finished_at = time.monotonic()
                     progress.advance(pinned)
+                elif isinstance(data, ProductWithdrawnV1):
+                    track.withdrawn = data.reason
+                    withdrawals -= 1
     return all(not t.failed for t in tracks.values())
+
+
+def _track_of(tracks: dict[str, Track], data: object) -> Track | None:
+    """The track an event is about: by design and revision, or by product (pins.created names
+    no revision)."""
+    revision = getattr(data, "revision", None)
+    if revision is not None and not isinstance(data, ProductWithdrawnV1):
+        return tracks.get(_key(getattr(data, "design_id", ""), revision))
+    product_id = getattr(data, "product_id", None)
+    return next((t for t in tracks.values() if t.product_id == product_id), None)
 
 
 async def _catalogue(sandbox_url: str, tracks: dict[str, Track]) -> None:
@@ -331,22 +385,34 @@ async def _catalogue(sandbox_url: str, tracks: dict[str, Track]) -> None:
         item = by_product.get(track.product_id)
         if item is not None:
             track.catalogue = "available" if item["fields"]["availability"] else "hidden"
+        elif track.withdrawn:
+            track.catalogue = "removed"
 
 
 def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path: Path) -> None:
     table = Table(title="design → customization → product → indexed → pin scopes")
-    columns = ("shop", "design", "customization", "product", "indexed", "scopes", "seconds")
+    columns = (
+        "shop",
+        "design",
+        "customization",
+        "product",
+        "indexed",
+        "scopes",
+        "retired",
+        "seconds",
+    )
     for column in columns:
         table.add_column(column, no_wrap=True)
     for t in tracks.values():
         took = f"{t.finished_at - t.published_at:.2f}" if t.finished_at else "—"
         table.add_row(
             t.shop_id,
-            "#" + t.design_id.rsplit("-", 1)[-1],
+            "#" + t.design_id.rsplit("-", 1)[-1] + f" r{t.revision}",
             t.customization_id or "—",
             t.product_id or t.failed or "—",
             t.catalogue or "—",
             ", ".join(t.scopes) or "—",
+            t.withdrawn or "—",
             took,
         )
     console.print(table)

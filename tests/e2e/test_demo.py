@@ -1,0 +1,35 @@
+"""The README's first command, ``merch-pipeline demo``, as a process: every design becomes a
+product in the catalogue with its pins, and the revised one retires its first product."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from service.testing.processes import CLI
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_the_demo_shows_each_step_and_a_revision_superseding(amqp_url: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        "demo",
+        env={**os.environ, "AMQP_URL": amqp_url, "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    text = out.decode()
+    assert proc.returncode == 0, text
+    summary = json.loads(text.strip().splitlines()[-1])
+    assert summary["designs"] == summary["completed"] == 8
+    rows = [line for line in text.splitlines() if "demo-shop-" in line]
+    assert len(rows) == 8
+    assert sum("available" in r for r in rows) >= 3 and sum("hidden" in r for r in rows) >= 3
+    superseded = [r for r in rows if "superseded" in r]
+    assert len(superseded) == 1 and "removed" in superseded[0] and "r1" in superseded[0]
+    assert any("r2" in r and "available" in r for r in rows)
