@@ -289,6 +289,7 @@ async def test_pin_scopes_are_recorded_once_per_rule(port_ledger: PortLedger) ->
     assert await port_ledger.claim_product("prd_1", "shop-1", "d-1", "next") == ProductRecord(
         scopes={"item:/p/1": b'{"scope_id":"scope-a"}'},
         requested=frozenset({"item:/p/1", "all"}),
+        state="pins_created",  # where the last delivery left it
     )
     with pytest.raises(LeaseLost):
         await port_ledger.record_scope("prd_1", token, "all", "scope-c", b"{}")
