@@ -13,7 +13,7 @@ demo: setup
 
 test: setup lint
 	@scripts/ensure-services.sh
-	$(UV) run pytest -m "not slow"
+	$(UV) run pytest -m "not slow" --durations=15
 
 # Tests of a minute or more each (the 60 s ledger outage); CI runs them after `make test`.
 slow: setup
