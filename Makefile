@@ -15,7 +15,8 @@ test: setup lint
 	@scripts/ensure-services.sh
 	$(UV) run pytest -m "not slow" --durations=15
 
-# Tests of a minute or more each (the 60 s ledger outage); CI runs them after `make test`.
+# Tests of 20 s or more each on the CI machine (crash, ledger outage, quota e2e, fuzz,
+# schemathesis, benchmark smoke); CI runs them after `make test`.
 slow: setup
 	@scripts/ensure-services.sh
 	$(UV) run pytest -m slow

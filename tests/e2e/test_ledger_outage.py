@@ -45,7 +45,8 @@ from service.testing.processes import (
 from service.testing.proxy import TcpProxy
 from service.testing.sandbox import sandbox_config
 
-pytestmark = pytest.mark.e2e
+# 20-30 s a test on the CI machine: in `make slow` (CI runs it after `make test`).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SHOPS, PER_SHOP = 3, 20
 CALLS, WINDOW_S = 10, 1.0  # each shop's heavy limit, scaled down: designs stay in flight

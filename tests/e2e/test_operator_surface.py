@@ -203,6 +203,8 @@ async def test_no_secret_reaches_a_log_line_through_failures_and_admin_actions(
     assert all(e.get("operator") == "ops-erin" for e in events if e.get("event") == "admin.action")
 
 
+# Over 20 s on the CI machine: in `make slow` (CI runs it after `make test`).
+@pytest.mark.slow
 async def test_schemathesis_finds_no_server_error_and_no_response_off_the_schema(
     operated: Operated, tmp_path: Path
 ) -> None:

@@ -26,7 +26,8 @@ from service.testing.processes import (
 )
 from service.testing.sandbox import sandbox_config
 
-pytestmark = pytest.mark.e2e
+# 17-23 s a test on the CI machine: in `make slow` (CI runs it after `make test`).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CALLS, WINDOW_S = 5, 2.0
 

@@ -278,6 +278,8 @@ async def test_readme_curl_example_is_current_and_reaches_pins_created(
     assert pins.data.design_id.startswith("dsg-msg_")  # type: ignore[union-attr]
 
 
+# Over 20 s on the CI machine: in `make slow` (CI runs it after `make test`).
+@pytest.mark.slow
 async def test_generated_bodies_through_the_signed_webhook_get_202_or_a_400_naming_the_field(
     service_env: dict[str, str], sandbox: SandboxHandle
 ) -> None:

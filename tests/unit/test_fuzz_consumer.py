@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import pytest
 import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -91,6 +92,8 @@ headers = st.one_of(
 LOOP = asyncio.new_event_loop()
 
 
+# Over 20 s on the CI machine: in `make slow` (CI runs it after `make test`).
+@pytest.mark.slow
 @settings(
     max_examples=10_000,
     deadline=None,
