@@ -45,5 +45,9 @@ def content_object(
     )
 
 
+def is_available(item: ContentObject) -> bool:
+    return bool(item.fields.get("availability") == 1)
+
+
 def content_ref(identity: str) -> ContentRef:
     return ContentRef(identity=identity, type=ITEM_TYPE)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from consumers.content import content_object
+from consumers.content import content_object, is_available
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
 from consumers.pin_rules import PinRules, fence_tag, plan_scopes
 from consumers.ports import (
@@ -127,9 +127,8 @@ async def _pin(
             await ports.luigisbox.index_content(product.shop_id, item)
         except (MissingCredentials, UpstreamError) as exc:
             return _upstream_failed(product, exc, delivery, ports)
-        available = item.fields["availability"] == 1
         await ports.ledger.record_content(
-            product.product_id, delivery.token, item.identity, available
+            product.product_id, delivery.token, item.identity, is_available(item)
         )
     scopes: list[PinScope] = []
     for rule_key, planned in plan_scopes(product, ports.rules, template, ports.clock()):
@@ -203,6 +202,7 @@ async def _retire_products(
                 product_id=product_id,
                 identity=identity,
                 token=delivery.token,
+                reason="superseded",
             )
         except (MissingCredentials, UpstreamError) as exc:
             return _upstream_failed(product, exc, delivery, ports)

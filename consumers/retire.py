@@ -22,6 +22,7 @@ async def retire(
     product_id: str,
     identity: str | None,
     token: str,
+    reason: WithdrawReason,
 ) -> None:
     """The product's effects undone, in the order that stops its promotion first; the caller
     holds the product's lease (``token``)."""
@@ -34,7 +35,7 @@ async def retire(
     except UpstreamError as exc:
         if exc.status != 404:  # archived or gone on Fourthwall: hidden enough
             raise
-    await ledger.record_retired(product_id, token, "superseded")
+    await ledger.record_retired(product_id, token, reason)
 
 
 def withdrawn_outgoing(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from consumers.content import content_object
+from consumers.content import content_object, is_available
 from consumers.ports import LuigisBox, MissingCredentials, UpstreamError
 from contracts.events import ProductCreatedV1
 from contracts.luigisbox import ContentObject
@@ -50,7 +50,7 @@ async def backfill_content(
             if why is not None:
                 done.failed[product_id] = why
                 continue
-            available = item.fields["availability"] == 1
+            available = is_available(item)
             await ledger.record_content_backfilled(product_id, shop, item.identity, available)
             done.indexed += 1
     return done

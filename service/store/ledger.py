@@ -596,9 +596,6 @@ class Ledger:
         await self._release(_RELEASE_PRODUCT, (state, self.clock(), product_id, token))
 
     async def scope_ids(self, product_id: str) -> dict[str, str]:
-        return await self.scopes(product_id)
-
-    async def scopes(self, product_id: str) -> dict[str, str]:
         rows = await self.db.fetchall(
             "SELECT rule_key, scope_id FROM pin_scopes WHERE product_id = ?", (product_id,)
         )

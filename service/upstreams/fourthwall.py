@@ -68,14 +68,14 @@ class FourthwallClient:
     async def create_customization(
         self, shop_id: str, request: CreateCustomizationRequestV1
     ) -> CreateCustomizationResponseV1:
-        return await self._post(
+        return await self._request(
             shop_id, CUSTOMIZATIONS_PATH, _encoder.encode(request), CreateCustomizationResponseV1
         )
 
     async def create_product(
         self, shop_id: str, request: CreateCustomizationProductRequestV1
     ) -> CreateProductResponseV1:
-        return await self._post(
+        return await self._request(
             shop_id, PRODUCTS_PATH, _encoder.encode(request), CreateProductResponseV1
         )
 
@@ -85,11 +85,11 @@ class FourthwallClient:
         """PUBLIC ⇄ HIDDEN (idempotent; a general call, not a heavy one)."""
         body = _encoder.encode(UpdateProductStateRequestV1(state=state))
         path = product_state_path(product_id)
-        return await self._post(
+        return await self._request(
             shop_id, path, body, ProductV1, method="PUT", endpoint=PRODUCT_STATE_ENDPOINT
         )
 
-    async def _post(
+    async def _request(
         self,
         shop_id: str,
         path: str,

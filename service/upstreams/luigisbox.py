@@ -36,13 +36,15 @@ _encoder = msgspec.json.Encoder()
 CONTENT_REJECTED = "LUIGISBOX_CONTENT_REJECTED"
 
 
-def error_from_response(response: httpx.Response, prefix: str = "LUIGISBOX_HTTP") -> UpstreamError:
+def error_from_response(response: httpx.Response, content: bool = False) -> UpstreamError:
+    """The error an answer means; for a content call, ``LUIGISBOX_CONTENT_HTTP_<status>``, or
+    ``LUIGISBOX_CONTENT_REJECTED`` when the answer names the object's own error."""
     body = decode_error_body(response.content)
     status = response.status_code
     detail = body.reason if body and body.reason else (response.reason_phrase or f"HTTP {status}")
     if body and body.exception_details:
         detail = f"{detail}: {msgspec.json.encode(body.exception_details).decode()}"
-    elif prefix != "LUIGISBOX_HTTP" and (refused := _content_errors(response.content)):
+    elif content and (refused := _content_errors(response.content)):
         # a content answer that names the object's error: the object itself is refused
         return UpstreamError(
             api="luigisbox",
@@ -54,7 +56,7 @@ def error_from_response(response: httpx.Response, prefix: str = "LUIGISBOX_HTTP"
     return UpstreamError(
         api="luigisbox",
         status=status,
-        code=f"{prefix}_{status}",
+        code=f"LUIGISBOX_CONTENT_HTTP_{status}" if content else f"LUIGISBOX_HTTP_{status}",
         detail=detail[:500],
         retryable=classify_luigisbox(status) == "transient",
         retry_after_s=retry_after_s(response),
@@ -79,7 +81,7 @@ class LuigisBoxClient:
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse:
         account = self._account(shop_id)
         path = scope_path(account.tracker_id)
-        response = await self._post(
+        response = await self._request(
             account, path, _encoder.encode(request), "/v1/recommender/pin/{tracker}/scope"
         )
         return decode_success("luigisbox", response, ScopeResponse)
@@ -89,7 +91,7 @@ class LuigisBoxClient:
         answer was lost made, or None. The query string is not part of the signed path."""
         account = self._account(shop_id)
         path = scopes_path(account.tracker_id)
-        response = await self._post(
+        response = await self._request(
             account, path, b"{}", "/v1/recommender/pin/{tracker}/scopes", {"tag": tag}
         )
         listed = decode_success("luigisbox", response, ScopeList)
@@ -100,7 +102,7 @@ class LuigisBoxClient:
         answer that names the object among its errors is a permanent failure."""
         account = self._account(shop_id)
         body = _encoder.encode(ContentUpdate(objects=[item]))
-        response = await self._post(account, CONTENT_PATH, body, CONTENT_PATH, prefix="CONTENT")
+        response = await self._request(account, CONTENT_PATH, body, CONTENT_PATH, content=True)
         result = decode_success("luigisbox", response, ContentResult)
         if result.errors_count or result.errors:
             raise UpstreamError(
@@ -117,7 +119,7 @@ class LuigisBoxClient:
         account = self._account(shop_id)
         path = f"{scope_path(account.tracker_id)}/{scope_id}"
         try:
-            await self._post(
+            await self._request(
                 account, path, b"", "/v1/recommender/pin/{tracker}/scope/{id}", method="DELETE"
             )
         except UpstreamError as exc:
@@ -130,8 +132,8 @@ class LuigisBoxClient:
         """ "Content Removal" (``DELETE /v1/content``): the objects leave the catalogue."""
         account = self._account(shop_id)
         body = _encoder.encode(ContentRemoval(objects=refs))
-        await self._post(
-            account, CONTENT_PATH, body, CONTENT_PATH, prefix="CONTENT", method="DELETE"
+        await self._request(
+            account, CONTENT_PATH, body, CONTENT_PATH, content=True, method="DELETE"
         )
 
     def _account(self, shop_id: str) -> LuigisBoxAccount:
@@ -140,18 +142,18 @@ class LuigisBoxClient:
             raise MissingCredentials("luigisbox", shop_id)
         return account
 
-    async def _post(
+    async def _request(
         self,
         account: LuigisBoxAccount,
         path: str,
         body: bytes,
         endpoint: str,
         query: dict[str, str] | None = None,
-        prefix: str = "",
+        content: bool = False,
         method: str = "POST",
     ) -> httpx.Response:
         """A request (POST unless told) signed with a fresh Date; an error answer raises
-        ``UpstreamError`` (its code ``LUIGISBOX_<prefix>_HTTP_<status>``)."""
+        ``UpstreamError`` (see ``error_from_response``)."""
         date = self._date()
         sig = luigisbox_auth.signature(
             account.private_key.reveal(), method, CONTENT_TYPE, date, path
@@ -175,8 +177,7 @@ class LuigisBoxClient:
             if self._observe:
                 self._observe("luigisbox", endpoint, status, time.monotonic() - started)
         if response.status_code >= 400:
-            code_prefix = f"LUIGISBOX_{prefix}_HTTP" if prefix else "LUIGISBOX_HTTP"
-            raise error_from_response(response, code_prefix)
+            raise error_from_response(response, content)
         return response
 
 

@@ -68,7 +68,7 @@ async def _detail(
             product_id=row.product_id,
             state=next((p.state for p in made if p.product_id == row.product_id), None),
             content=await ledger.content(row.product_id),
-            scopes=await ledger.scopes(row.product_id),
+            scopes=await ledger.scope_ids(row.product_id),
         )
     steps = await ledger.steps(key)
     return DesignDetail(design=_listed(row), steps=steps, parked=parked, product=product)
