@@ -111,15 +111,24 @@ class QuotaStore:
     async def take(self, shop_id: str, ticket: str | None, *, pair: bool = False) -> Slot:
         """A granted slot, or how long to wait and the ticket to come back with. Waits that add
         up to no more than ``max_hold_s`` are waited out here rather than through the broker
-        (a slot due in a moment, a call in flight about to answer). With ``pair``, a request
-        without a ticket also plans the next call's slot right after its own (``Slot.then``)."""
-        slot = await self._take_once(shop_id, ticket, pair)
+        (a slot due in a moment, a call in flight about to answer). A ticket whose planned time
+        has come is in its turn: only the calls already in the window keep it, and sending it
+        back to the parking lot would cost its design another delivery (at most 3 in all: its
+        first and each release), so it is held until they have answered (within the HTTP
+        timeout) and aged out of the window. With ``pair``, a request without a ticket also
+        plans the next call's slot right after its own (``Slot.then``)."""
+        slot, in_turn = await self._take_once(shop_id, ticket, pair)
         held = 0.0
-        while not slot.granted and held + slot.wait_s <= self.max_hold_s:
+        while not slot.granted and held + slot.wait_s <= self._hold_limit(shop_id, in_turn):
             await self.sleep(slot.wait_s)
             held += slot.wait_s
-            slot = await self._take_once(shop_id, slot.ticket, pair)
+            slot, in_turn = await self._take_once(shop_id, slot.ticket, pair)
         return slot
+
+    def _hold_limit(self, shop_id: str, in_turn: bool) -> float:
+        if not in_turn:
+            return self.max_hold_s
+        return max(self.max_hold_s, self.limits_for(shop_id)[0].window + self.call_timeout_s)
 
     async def finished(self, shop_id: str, slot: Slot) -> None:
         """The call's answer arrived. While the ledger is away it stays counted to its grant +
@@ -144,16 +153,19 @@ class QuotaStore:
                 (ticket, then, shop_id),
             )
 
-    async def _take_once(self, shop_id: str, ticket: str | None, pair: bool = False) -> Slot:
+    async def _take_once(
+        self, shop_id: str, ticket: str | None, pair: bool = False
+    ) -> tuple[Slot, bool]:
+        """One decision, and whether the ticket presented is in its turn (see ``take``)."""
         heavy, general = self.limits_for(shop_id)
         longest = max(heavy.window, general.window)
         async with self.db.transaction() as tx:
             now = self.clock()
-            slot = await self._decide(tx, shop_id, ticket, pair, now, (heavy, general))
+            decided = await self._decide(tx, shop_id, ticket, pair, now, (heavy, general))
             # After the decision's own write: a ticket planned before a long ledger outage is
             # past the horizon, and sweeping first would delete the row being granted.
             await self._sweep(tx, shop_id, now, longest)
-            return slot
+            return decided
 
     async def _decide(
         self,
@@ -163,8 +175,10 @@ class QuotaStore:
         pair: bool,
         now: float,
         limits: tuple[Limit, Limit],
-    ) -> Slot:
-        """One decision on the locked shop: grant, move ``ticket`` to its wait, or plan."""
+    ) -> tuple[Slot, bool]:
+        """One decision on the locked shop: grant, move ``ticket`` to its wait, or plan; and
+        whether ``ticket`` is in its turn: its planned time has come (the releaser hands it
+        back up to half of ``max_hold_s`` early) and no 429 pushed the shop back."""
         heavy, general = limits
         longest = max(heavy.window, general.window)
         not_before, rows = await self._locked_shop(tx, shop_id, now, longest, ticket, heavy.calls)
@@ -195,7 +209,8 @@ class QuotaStore:
         window_wait = self._window_wait(made, now, limits, not_before)
         if mine is None or ticket is None:
             plan = (live, not_before, heavy, window_wait, pair, duration)
-            return await self._plan(tx, shop_id, now, *plan)
+            return await self._plan(tx, shop_id, now, *plan), False
+        in_turn = float(mine[1]) - now <= self.max_hold_s and not_before - now <= TOLERANCE_S
         then = paired(ticket) if pair else None
         wait = max(float(mine[1]) - now, window_wait)
         granted = wait <= TOLERANCE_S
@@ -210,9 +225,9 @@ class QuotaStore:
             (ticket, 1 if granted else 0, ticket, slot_at, first, now, ticket, first),
         )
         if granted:
-            return Slot(granted=True, ticket=ticket, then=then)
+            return Slot(granted=True, ticket=ticket, then=then), in_turn
         await _count_deferral(tx, shop_id)
-        return Slot(granted=False, wait_s=wait, ticket=ticket, then=then)
+        return Slot(granted=False, wait_s=wait, ticket=ticket, then=then), in_turn
 
     async def _plan(
         self,

@@ -241,3 +241,43 @@ async def test_a_ticket_planned_before_a_long_outage_is_counted_when_granted(
     newcomer = await store.take("s", None)  # the next call in the same window must wait
     assert not newcomer.granted and newcomer.wait_s > 0
     assert (await store.state("s")).calls_in_window == 1
+
+
+async def test_a_ticket_in_its_turn_is_held_until_the_window_lets_it_go(db: Database) -> None:
+    """A design released from the parking lot at its planned time finds the window still full
+    (the call before it answers late): it is held until its grant, not parked again, since each
+    release costs the design a delivery; and the grant still waits for that answer + a window."""
+    now = [1_000.0]
+    one = Limit(calls=1, window_s=1.0, margin=0.0)
+    answered_at = 1_001.5  # the call in flight answers half a second after the next slot
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+        if now[0] >= answered_at and not in_flight_done:
+            in_flight_done.append(now[0])
+            await store.finished("s", in_flight)
+
+    in_flight_done: list[float] = []
+    store = QuotaStore(
+        db,
+        lambda shop: (one, GENERAL),
+        clock=lambda: now[0],
+        sleep=sleep,
+        max_hold_s=0.2,
+        call_timeout_s=5,
+    )
+    in_flight = await store.take("s", None)
+    assert in_flight.granted
+    waiting = await store.take("s", None)
+    assert not waiting.granted and waiting.ticket
+    now[0] += waiting.wait_s  # released at its planned time, the call still unanswered
+    back = await store.take("s", waiting.ticket)
+    assert back.granted and back.ticket == waiting.ticket
+    assert now[0] >= in_flight_done[0] + one.window - 0.01  # the window still holds
+
+    pushed = await store.take("t", None)  # a 429 pushed the shop back: not its turn, parked
+    assert pushed.granted
+    await store.throttled("t", 30.0)
+    later = await store.take("t", None)
+    assert not later.granted
+    assert not (await store.take("t", later.ticket)).granted
