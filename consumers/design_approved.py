@@ -172,6 +172,8 @@ async def handle(design: DesignApprovedV1, delivery: Delivery, *, ports: Ports) 
     if record is None:
         return Defer(reason="design_busy", delay_s=ports.busy_delay_s)
     try:
+        if record.withdrawn:
+            return await _withdrawn(design, record, delivery, ports)
         newest = record.newest_revision or 0
         older = newest > design.revision and design.shop_id not in ports.keeps_revisions
         if older and record.state in ("received", "superseded"):
@@ -185,6 +187,20 @@ async def handle(design: DesignApprovedV1, delivery: Delivery, *, ports: Ports) 
         return Defer(reason="lease_lost", delay_s=ports.busy_delay_s)
     finally:
         await ports.ledger.release(key, delivery.token)
+
+
+async def _withdrawn(
+    design: DesignApprovedV1, record: DesignRecord, delivery: Delivery, ports: Ports
+) -> Outcome:
+    """A withdrawal covers this revision: the approval loses. Nothing more is made, no
+    product.failed, and its planned quota slot is given back. A product it made already is
+    the withdrawal's to retire (it holds the same lease in turn)."""
+    if record.state not in ("product_created", "published", "withdrawn"):
+        await ports.ledger.record_withdrawn(
+            record.key, delivery.token, f"approval {delivery.event_id} came after a withdrawal"
+        )
+    await ports.quota.cancel(design.shop_id, delivery.quota_ticket)
+    return Done(events=[], note=f"revision {design.revision} is withdrawn: nothing done")
 
 
 async def _advance(

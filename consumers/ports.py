@@ -115,6 +115,7 @@ DesignState = Literal[
     "failed",
     "needs_reconciliation",
     "superseded",  # an approval of a revision older than one recorded: nothing was done
+    "withdrawn",  # the design (this revision) was withdrawn: nothing of it is promoted
 ]
 
 
@@ -134,6 +135,7 @@ class DesignRecord(msgspec.Struct, frozen=True, kw_only=True):
     failed_event: bytes | None = None  # the product.failed data, as first published
     attempts: int = 0
     newest_revision: int | None = None  # the highest revision recorded for the design
+    withdrawn: bool = False  # a withdrawal of the design covers this revision
 
 
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,6 +159,10 @@ class DesignLedger(Protocol):
 
     async def claim(self, key: DesignKey, delivery: Delivery) -> DesignRecord | None:
         """The design's record, leased to ``delivery``; None while another delivery holds it."""
+        ...
+
+    async def record_withdrawn(self, key: DesignKey, token: str, detail: str) -> None:
+        """The revision is withdrawn; its lease is released in the same statement."""
         ...
 
     async def record_customization(
@@ -211,8 +217,9 @@ class ProductRecord(msgspec.Struct, frozen=True, kw_only=True):
     scopes: dict[str, bytes] = {}
     requested: frozenset[str] = frozenset()
     indexed: str | None = None  # the catalogue identity, once its content object was put
-    state: str = "pins_pending"  # pins_pending, pins_created, failed, superseded
+    state: str = "pins_pending"  # pins_pending, pins_created, failed, superseded, withdrawn
     newest_revision: int | None = None  # the design's highest revision that has a product
+    withdrawn: bool = False  # a withdrawal of the design covers the product's revision
 
 
 class DesignProduct(msgspec.Struct, frozen=True, kw_only=True):
@@ -221,6 +228,15 @@ class DesignProduct(msgspec.Struct, frozen=True, kw_only=True):
     revision: int
     product_id: str
     state: str | None  # the product's state (None before its promotion began)
+
+
+class DesignRevision(msgspec.Struct, frozen=True, kw_only=True):
+    """One revision of a design as the ledger knows it, and its product if it has one."""
+
+    revision: int
+    state: str
+    product_id: str | None = None
+    product_state: str | None = None
 
 
 class ProductLedger(Protocol):
@@ -260,6 +276,34 @@ class ProductLedger(Protocol):
     async def finish_product(self, product_id: str, token: str, state: str | None) -> None:
         """Release the lease; with ``state``, record where the product ended."""
         ...
+
+
+class WithdrawalLedger(ProductLedger, Protocol):
+    """What a withdrawal needs of the ledger: its tombstone, the design's revisions, and each
+    one's lease (an approval in flight holds it: the withdrawal waits its turn)."""
+
+    async def record_withdrawal(
+        self,
+        shop_id: str,
+        design_id: str,
+        up_to_revision: int | None,
+        reason: str | None,
+        event_id: str,
+    ) -> None:
+        """The tombstone, widened (never narrowed) if the design has one."""
+        ...
+
+    async def revisions(self, shop_id: str, design_id: str) -> list[DesignRevision]: ...
+
+    async def hold_revision(self, key: DesignKey, token: str) -> bool:
+        """Lease a recorded revision to ``token``; False while another delivery holds it."""
+        ...
+
+    async def record_withdrawn(self, key: DesignKey, token: str, detail: str) -> None:
+        """The revision is withdrawn; its lease is released in the same statement."""
+        ...
+
+    async def release(self, key: DesignKey, token: str) -> None: ...
 
 
 class Slot(msgspec.Struct, frozen=True, kw_only=True):

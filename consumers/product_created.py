@@ -96,8 +96,10 @@ async def handle(product: ProductCreatedV1, delivery: Delivery, *, ports: Ports)
         return Defer(reason="product_busy", delay_s=ports.busy_delay_s)
     state: str | None = None
     try:
-        if done.state == "superseded":  # retired already (a newer revision's product came first)
+        if done.state in ("superseded", "withdrawn"):  # retired already
             return Done(events=[])
+        if done.withdrawn:  # the design was withdrawn: its withdrawal retires the product
+            return Done(events=[], note="the design is withdrawn: not promoted")
         if ports.supersedes(product.shop_id) and (done.newest_revision or 0) > product.revision:
             # A newer revision of the design has its product: this one is retired, not promoted.
             itself = [(product.revision, product.product_id)]
@@ -163,7 +165,7 @@ async def _retire_older(
     older = [
         (p.revision, p.product_id)
         for p in await ports.ledger.design_products(product.shop_id, product.design_id)
-        if p.revision < product.revision and p.state != "superseded"
+        if p.revision < product.revision and p.state not in ("superseded", "withdrawn")
     ]
     return await _retire_products(product, older, delivery, ports, pinned.events, None)
 

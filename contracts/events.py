@@ -1,4 +1,4 @@
-"""Our four events, version 1. ``data`` is snake_case; the envelope is a CloudEvent.
+"""Our events, version 1. ``data`` is snake_case; the envelope is a CloudEvent.
 
 Exchange ``merch.events`` (topic). Each event type names its routing key and its data Struct
 in ``EVENT_TYPES``; a consumer looks the type up there and rejects any type it does not know.
@@ -172,8 +172,34 @@ class ProductWithdrawnV1(msgspec.Struct, frozen=True, kw_only=True):
     withdrawn_at: str
 
 
+class DesignWithdrawnV1(msgspec.Struct, frozen=True, kw_only=True):
+    """A design a shop withdrew (a rights claim, a typo): with ``revision``, that revision and
+    every lower one; without, the design itself, every revision known now and any approved
+    later. Each product made from them stops being promoted (``product.withdrawn``)."""
+
+    shop_id: Id
+    design_id: Id
+    revision: Revision | None = None
+    reason: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=1_000,
+                pattern=r"^[^\x00]*$",
+                description="up to 1,000 characters, no NUL",
+            ),
+        ]
+        | None
+    ) = None
+
+
 EventData = (
-    DesignApprovedV1 | ProductCreatedV1 | ProductFailedV1 | PinsCreatedV1 | ProductWithdrawnV1
+    DesignApprovedV1
+    | DesignWithdrawnV1
+    | ProductCreatedV1
+    | ProductFailedV1
+    | PinsCreatedV1
+    | ProductWithdrawnV1
 )
 
 
@@ -184,6 +210,7 @@ class EventType(msgspec.Struct, frozen=True):
 
 
 DESIGN_APPROVED = EventType("merch.design.approved.v1", "design.approved", DesignApprovedV1)
+DESIGN_WITHDRAWN = EventType("merch.design.withdrawn.v1", "design.withdrawn", DesignWithdrawnV1)
 PRODUCT_CREATED = EventType("merch.product.created.v1", "product.created", ProductCreatedV1)
 PRODUCT_FAILED = EventType("merch.product.failed.v1", "product.failed", ProductFailedV1)
 PINS_CREATED = EventType("merch.pins.created.v1", "pins.created", PinsCreatedV1)
@@ -191,7 +218,14 @@ PRODUCT_WITHDRAWN = EventType("merch.product.withdrawn.v1", "product.withdrawn",
 
 EVENT_TYPES: dict[str, EventType] = {
     t.name: t
-    for t in (DESIGN_APPROVED, PRODUCT_CREATED, PRODUCT_FAILED, PINS_CREATED, PRODUCT_WITHDRAWN)
+    for t in (
+        DESIGN_APPROVED,
+        DESIGN_WITHDRAWN,
+        PRODUCT_CREATED,
+        PRODUCT_FAILED,
+        PINS_CREATED,
+        PRODUCT_WITHDRAWN,
+    )
 }
 _TYPE_OF_DATA = {t.data: t for t in EVENT_TYPES.values()}
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from consumers import design_approved, product_created
+from consumers import design_approved, design_withdrawn, product_created
 from consumers.outcomes import Outcome
 from consumers.ports import Delivery
 from service.api.admin import admin_router
@@ -26,12 +26,18 @@ from service.broker.link import BrokerLink
 from service.broker.parking import Releaser, parker
 from service.broker.publisher import Publishes
 from service.broker.switch import ConsumerSwitch
-from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, QueueNames
+from service.broker.topology import (
+    DESIGN_APPROVED_QUEUE,
+    DESIGN_WITHDRAWN_QUEUE,
+    PRODUCT_CREATED_QUEUE,
+    QueueNames,
+)
 from service.health import Readiness, readiness
 from service.ledger_watch import LedgerWatch
 from service.observability.metrics import Metrics
 from service.observability.scrape import render_metrics
 from service.operations import Operations
+from service.publish import PRODUCER_EVENTS
 from service.quota.limits import limits_for
 from service.quota.store import QuotaStore, Unlimited
 from service.settings import Settings, SettingsError
@@ -199,6 +205,9 @@ def build_consumers(
         fourthwall=fourthwall,
         keeps_revisions=keeps,
     )
+    withdrawals = design_withdrawn.Ports(
+        fourthwall=fourthwall, luigisbox=luigisbox, ledger=ledger, clock=utc_now, busy_delay_s=busy
+    )
     available = {
         DESIGN_APPROVED_QUEUE.consumer: BoundConsumer(
             DESIGN_APPROVED_QUEUE,
@@ -210,6 +219,11 @@ def build_consumers(
             PRODUCT_CREATED_QUEUE,
             partial(product_created.handle, ports=products),
             product_created.exhausted,
+        ),
+        DESIGN_WITHDRAWN_QUEUE.consumer: BoundConsumer(
+            DESIGN_WITHDRAWN_QUEUE,
+            partial(design_withdrawn.handle, ports=withdrawals),
+            design_withdrawn.exhausted,
         ),
     }
     return [available[name] for name in names]
@@ -286,7 +300,7 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
     health = partial(readiness, link, switches, resources.ledger_watch)
     app = create_app(
         health,
-        webhook_ingress(settings, resources, operations, link),
+        webhook_ingresses(settings, resources, operations, link),
         partial(
             render_metrics,
             resources.metrics,
@@ -316,21 +330,28 @@ def admin(settings: Settings, resources: Resources, operations: Operations) -> R
     )
 
 
-def webhook_ingress(
+def webhook_ingresses(
     settings: Settings, resources: Resources, operations: Operations, link: BrokerLink
-) -> Ingress | None:
-    """The webhook ingress, when at least one producer secret is configured."""
+) -> tuple[Ingress, ...]:
+    """The webhook doors, one per producer event, when at least one producer secret is
+    configured: one idempotency record and one rate per producer across them."""
     producers = webhook_producers(settings)
     if not producers:
-        return None
-    return Ingress(
-        producers=producers,
-        deliveries=Deliveries(resources.db),
-        publish=operations.publish_design_event,
-        broker_ready=link.connected,
-        ledger=resources.ledger_watch,
-        rate=RateLimit(settings.webhook_rate_per_minute),
-        tolerance_s=settings.webhook_tolerance_s,
-        max_body_bytes=settings.max_message_bytes,
-        max_batch=settings.webhook_max_batch,
+        return ()
+    deliveries = Deliveries(resources.db)
+    rate = RateLimit(settings.webhook_rate_per_minute)
+    return tuple(
+        Ingress(
+            producers=producers,
+            deliveries=deliveries,
+            publish=operations.publish_producer_event,
+            broker_ready=link.connected,
+            ledger=resources.ledger_watch,
+            rate=rate,
+            tolerance_s=settings.webhook_tolerance_s,
+            max_body_bytes=settings.max_message_bytes,
+            max_batch=settings.webhook_max_batch,
+            event_type=event_type,
+        )
+        for event_type in PRODUCER_EVENTS.values()
     )

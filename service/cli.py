@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("asyncapi", help="print the event contract as an AsyncAPI 3.0 document")
     publish = commands.add_parser("publish", help="publish an event from a JSON file over AMQP")
-    publish.add_argument("kind", choices=["design-approved"])
+    publish.add_argument("kind", choices=["design-approved", "design-withdrawn"])
     publish.add_argument("file", help="a CloudEvent envelope, or just its data, as JSON")
     sandbox = commands.add_parser("sandbox", help="run the fake Fourthwall + Luigi's Box")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -125,7 +125,7 @@ async def _migrate() -> int:
     return 0
 
 
-async def _publish(file: str) -> int:
+async def _publish(kind: str, file: str) -> int:
     from pathlib import Path
 
     from contracts.errors import ContractError
@@ -134,7 +134,7 @@ async def _publish(file: str) -> int:
 
     try:
         settings = load_settings()
-        print(await publish_file(settings.amqp_url.reveal(), Path(file)))
+        print(await publish_file(settings.amqp_url.reveal(), Path(file), kind))
     except SettingsError as exc:
         print(f"merch-pipeline: {exc}", file=sys.stderr)
         return 2
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return asyncio.run(_migrate())
     if args.command == "publish":
-        return asyncio.run(_publish(args.file))
+        return asyncio.run(_publish(args.kind, args.file))
     if args.command == "run":
         return asyncio.run(_run(args.consumers))
     if args.command == "sandbox":

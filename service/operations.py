@@ -12,7 +12,7 @@ import structlog
 from aio_pika.abc import AbstractChannel
 
 from contracts.cloudevents import CloudEvent
-from contracts.events import DESIGN_APPROVED
+from contracts.events import EVENT_TYPES
 from service.broker.codec import event_message
 from service.broker.headers import RETRY_BY
 from service.broker.link import BrokerLink
@@ -53,12 +53,13 @@ class Operations:
         await switch.lift(OPERATOR)
         return switch.health(self._link.connected())
 
-    async def publish_design_event(self, event: CloudEvent) -> None:
-        """Publish a producer's design.approved to merch.events (its correlation id is its own
-        id when it has none)."""
+    async def publish_producer_event(self, event: CloudEvent) -> None:
+        """Publish a producer's event (design.approved, design.withdrawn: checked against its
+        contract already) to merch.events with its type's routing key (its correlation id is
+        its own id when it has none)."""
         if event.correlationid is None:
             event = msgspec.structs.replace(event, correlationid=event.id)
-        await self._link.publish_event(event, DESIGN_APPROVED.routing_key)
+        await self._link.publish_event(event, EVENT_TYPES[event.type].routing_key)
 
     async def send_design_to_queue(self, event: CloudEvent, operator: str) -> None:
         """Put a design.approved event straight on our queue as an operator's retry, a first

@@ -8,6 +8,7 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import (
     DesignApprovedV1,
     DesignRegion,
+    DesignWithdrawnV1,
     ProductSpec,
     Recommendations,
     make_event,
@@ -42,8 +43,17 @@ def sample_design(
     )
 
 
+def withdrawal(
+    design: DesignApprovedV1, *, revision: int | None = None, reason: str | None = None
+) -> DesignWithdrawnV1:
+    """The withdrawal of ``design`` (up to ``revision``; all of it without)."""
+    return DesignWithdrawnV1(
+        shop_id=design.shop_id, design_id=design.design_id, revision=revision, reason=reason
+    )
+
+
 def design_event(
-    design: DesignApprovedV1,
+    design: DesignApprovedV1 | DesignWithdrawnV1,
     source: str = "urn:merch-pipeline:samples",
     event_id: str | None = None,
 ) -> CloudEvent:

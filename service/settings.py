@@ -18,7 +18,7 @@ import msgspec
 from consumers.pin_rules import PinRules
 from service.secrets import Secret, dec_hook
 
-CONSUMERS = ("design-approved", "product-created")
+CONSUMERS = ("design-approved", "product-created", "design-withdrawn")
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]

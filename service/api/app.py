@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -34,7 +34,7 @@ class Accepted(msgspec.Struct, frozen=True):
 
 def create_app(
     readiness: Callable[[], Readiness],
-    ingress: Ingress | None = None,
+    ingresses: Sequence[Ingress] = (),
     metrics: Callable[[], Awaitable[bytes]] | None = None,
     admin: Router | None = None,
 ) -> Litestar:
@@ -80,7 +80,7 @@ def create_app(
             ready,
             asyncapi_json,
             metrics_text,
-            *([_webhook_route(ingress)] if ingress else []),
+            *(_webhook_route(ingress) for ingress in ingresses),
             *([admin] if admin else []),
         ],
         openapi_config=OpenAPIConfig(
@@ -105,10 +105,14 @@ def create_app(
 def _webhook_route(ingress: Ingress) -> Any:
     """Registered only when a webhook secret is configured: otherwise the path is a 404."""
 
+    kind = ingress.event_type.routing_key.replace(".", "-")
+
     @post(
-        "/webhooks/design-approved",
+        ingress.path,
         tags=["webhooks"],
-        summary="Accept design-approved CloudEvents from a signed webhook (Standard Webhooks)",
+        name=f"{kind}-webhook",
+        operation_id=f"webhook_{kind.replace('-', '_')}",
+        summary=f"Accept {kind} CloudEvents from a signed webhook (Standard Webhooks)",
         description=(
             "CloudEvents HTTP binding: structured (application/cloudevents+json), binary "
             "(ce-* headers, application/json body) or batch (application/cloudevents-batch+json). "
@@ -118,7 +122,7 @@ def _webhook_route(ingress: Ingress) -> Any:
         status_code=202,
         responses=problem_responses(400, 401, 413, 415, 429, 503),
     )
-    async def design_approved_webhook(request: Request[Any, Any, Any]) -> Response[Accepted]:
+    async def webhook(request: Request[Any, Any, Any]) -> Response[Accepted]:
         answer = await ingress.receive(dict(request.headers), await request.body())
         media = PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json"
         return Response(
@@ -128,4 +132,4 @@ def _webhook_route(ingress: Ingress) -> Any:
             media_type=media,
         )
 
-    return design_approved_webhook
+    return webhook

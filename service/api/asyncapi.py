@@ -13,6 +13,7 @@ import msgspec
 
 from contracts.events import (
     DESIGN_APPROVED,
+    DESIGN_WITHDRAWN,
     EVENT_TYPES,
     EXCHANGE,
     PINS_CREATED,
@@ -26,6 +27,7 @@ from service import __version__
 _REF = "#/components/schemas/{name}"
 _DIRECTION = {
     DESIGN_APPROVED.name: "receive",
+    DESIGN_WITHDRAWN.name: "receive",
     PRODUCT_CREATED.name: "send",
     PINS_CREATED.name: "send",
     PRODUCT_FAILED.name: "send",
@@ -33,12 +35,17 @@ _DIRECTION = {
 }
 _SUMMARY = {
     DESIGN_APPROVED.name: "A shop approved a design: make it a Fourthwall product and promote it.",
+    DESIGN_WITHDRAWN.name: (
+        "A shop withdrew a design (with revision: that revision and every lower one; without: "
+        "every revision, any approved later included): its products stop being promoted."
+    ),
     PRODUCT_CREATED.name: "Fourthwall created the product for a design.",
     PRODUCT_FAILED.name: "A design could not become a product (or could not be pinned).",
     PINS_CREATED.name: "Luigi's Box pin scopes now promote the new product.",
     PRODUCT_WITHDRAWN.name: (
         "A product is no longer promoted: hidden on Fourthwall, unpinned and out of the "
-        "shop's Luigi's Box catalogue (superseded by a newer revision of its design)."
+        "shop's Luigi's Box catalogue (its design withdrawn, or superseded by a newer "
+        "revision)."
     ),
 }
 

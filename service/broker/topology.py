@@ -20,7 +20,13 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from contracts.events import DESIGN_APPROVED, EXCHANGE, PRODUCT_CREATED, EventType
+from contracts.events import (
+    DESIGN_APPROVED,
+    DESIGN_WITHDRAWN,
+    EXCHANGE,
+    PRODUCT_CREATED,
+    EventType,
+)
 
 DELIVERY_LIMIT = 10
 # A dead-letter queue is only read by operators (peek returns what it looked at, and before
@@ -54,7 +60,12 @@ DESIGN_APPROVED_QUEUE = QueueNames(
 PRODUCT_CREATED_QUEUE = QueueNames(
     "product-created", "merch-pipeline.product-created", PRODUCT_CREATED
 )
-QUEUES = {q.consumer: q for q in (DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE)}
+DESIGN_WITHDRAWN_QUEUE = QueueNames(
+    "design-withdrawn", "merch-pipeline.design-withdrawn", DESIGN_WITHDRAWN
+)
+QUEUES = {
+    q.consumer: q for q in (DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, DESIGN_WITHDRAWN_QUEUE)
+}
 CONSUMED_ROUTING_KEYS = frozenset(q.event.routing_key for q in QUEUES.values())
 
 

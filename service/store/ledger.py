@@ -25,6 +25,7 @@ from consumers.ports import (
     DesignKey,
     DesignProduct,
     DesignRecord,
+    DesignRevision,
     DesignState,
     LeaseLost,
     LedgerUnavailable,
@@ -65,6 +66,15 @@ class ContentRow(msgspec.Struct, frozen=True, kw_only=True):
     removed_at: float | None = None
 
 
+class Withdrawal(msgspec.Struct, frozen=True, kw_only=True):
+    """A design's tombstone: what an operator sees of its withdrawal."""
+
+    up_to_revision: int | None  # None: every revision, any approved later included
+    reason: str | None
+    event_id: str
+    withdrawn_at: float
+
+
 class Step(msgspec.Struct, frozen=True, kw_only=True):
     step: str
     at: float
@@ -91,6 +101,18 @@ _NEWEST_REVISION = (
 _NEWEST_PRODUCT = (
     "(SELECT MAX(d.revision) FROM designs d WHERE d.shop_id = products.shop_id "
     "AND d.design_id = products.design_id AND d.product_id IS NOT NULL)"
+)
+# Whether a withdrawal of the claimed design covers its revision (the tombstone wins races).
+_WITHDRAWN = (
+    "(SELECT COUNT(*) FROM design_withdrawals w WHERE w.shop_id = designs.shop_id "
+    "AND w.design_id = designs.design_id "
+    "AND (w.up_to_revision IS NULL OR w.up_to_revision >= designs.revision))"
+)
+# The same for the claimed product's revision.
+_PRODUCT_WITHDRAWN = (
+    "(SELECT COUNT(*) FROM design_withdrawals w JOIN designs d ON d.shop_id = w.shop_id "
+    "AND d.design_id = w.design_id WHERE d.product_id = products.product_id "
+    "AND (w.up_to_revision IS NULL OR w.up_to_revision >= d.revision))"
 )
 _PRODUCT_HELD = "EXISTS (SELECT 1 FROM products WHERE product_id = ? AND lease_owner = ?)"
 _step_decoder = msgspec.json.Decoder(Step)
@@ -185,7 +207,7 @@ class Ledger:
                 "design_event = COALESCE(designs.design_event, excluded.design_event), "
                 "updated_at = excluded.updated_at "
                 "WHERE designs.lease_owner IS NULL OR designs.lease_until < ? "
-                f"RETURNING {_RECORD_COLUMNS}, {_NEWEST_REVISION}",
+                f"RETURNING {_RECORD_COLUMNS}, {_NEWEST_REVISION}, {_WITHDRAWN}",
                 (
                     *_k(key),
                     delivery.event_id,
@@ -249,6 +271,79 @@ class Ledger:
     async def record_superseded(self, key: DesignKey, token: str, newest: int) -> None:
         step = ("superseded", None, f"revision {newest} is recorded: nothing done")
         await self._recorded(lambda: self._fenced(key, token, "state = 'superseded'", (), (step,)))
+
+    async def record_withdrawn(self, key: DesignKey, token: str, detail: str) -> None:
+        step = ("withdrawn", None, detail)
+        await self._recorded(
+            lambda: self._fenced(key, token, "state = 'withdrawn'", (), (step,), let_go=True)
+        )
+        self._let_go.add((key, token))
+
+    async def hold_revision(self, key: DesignKey, token: str) -> bool:
+        now = self.clock()
+        held = await self.db.execute(
+            "UPDATE designs SET lease_owner = ?, lease_until = ? "
+            f"WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
+            (token, now + self.lease_s, *_k(key), now),
+        )
+        return bool(held)
+
+    # --- withdrawals ---------------------------------------------------------------------
+
+    async def record_withdrawal(
+        self,
+        shop_id: str,
+        design_id: str,
+        up_to_revision: int | None,
+        reason: str | None,
+        event_id: str,
+    ) -> None:
+        await self._recorded(
+            lambda: self.db.execute(
+                "INSERT INTO design_withdrawals (shop_id, design_id, up_to_revision, reason, "
+                "event_id, withdrawn_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (shop_id, design_id) DO UPDATE SET up_to_revision = CASE "
+                "WHEN design_withdrawals.up_to_revision IS NULL "
+                "OR excluded.up_to_revision IS NULL THEN NULL "
+                "WHEN excluded.up_to_revision > design_withdrawals.up_to_revision "
+                "THEN excluded.up_to_revision ELSE design_withdrawals.up_to_revision END, "
+                "reason = COALESCE(excluded.reason, design_withdrawals.reason), "
+                "event_id = excluded.event_id",
+                (shop_id, design_id, up_to_revision, reason, event_id, self.clock()),
+            )
+        )
+
+    async def withdrawal(self, shop_id: str, design_id: str) -> Withdrawal | None:
+        row = await self.db.fetchone(
+            "SELECT up_to_revision, reason, event_id, withdrawn_at FROM design_withdrawals "
+            "WHERE shop_id = ? AND design_id = ?",
+            (shop_id, design_id),
+        )
+        if row is None:
+            return None
+        return Withdrawal(
+            up_to_revision=None if row[0] is None else int(row[0]),
+            reason=row[1],
+            event_id=str(row[2]),
+            withdrawn_at=float(row[3]),
+        )
+
+    async def revisions(self, shop_id: str, design_id: str) -> list[DesignRevision]:
+        rows = await self.db.fetchall(
+            "SELECT d.revision, d.state, d.product_id, p.state FROM designs d "
+            "LEFT JOIN products p ON p.product_id = d.product_id "
+            "WHERE d.shop_id = ? AND d.design_id = ? ORDER BY d.revision",
+            (shop_id, design_id),
+        )
+        return [
+            DesignRevision(
+                revision=int(r[0]),
+                state=str(r[1]),
+                product_id=None if r[2] is None else str(r[2]),
+                product_state=None if r[3] is None else str(r[3]),
+            )
+            for r in rows
+        ]
 
     async def record_product_requested(self, key: DesignKey, token: str, requested: bool) -> None:
         steps = (("product_requested", None, None),) if requested else ()
@@ -428,7 +523,7 @@ class Ledger:
                 # a row an earlier version made has claims 0: never taken for a first claim
                 "claims = CASE WHEN products.claims = 0 THEN 2 ELSE products.claims + 1 END "
                 "WHERE products.lease_owner IS NULL OR products.lease_until < ? "
-                f"RETURNING claims, state, {_NEWEST_PRODUCT}",
+                f"RETURNING claims, state, {_NEWEST_PRODUCT}, {_PRODUCT_WITHDRAWN}",
                 (product_id, shop_id, design_id, token, now + self.lease_s, now, now),
             )
             if row is None:
@@ -439,6 +534,7 @@ class Ledger:
                     requested=frozenset(),
                     state=str(row[1]),
                     newest_revision=None if row[2] is None else int(row[2]),
+                    withdrawn=bool(row[3]),
                 )
             rows = await self.db.fetchall(
                 "SELECT rule_key, scope, 0 FROM pin_scopes WHERE product_id = ? UNION ALL "
@@ -456,6 +552,7 @@ class Ledger:
             indexed=next((str(r[0]) for r in rows if r[2]), None),
             state=str(row[1]),
             newest_revision=None if row[2] is None else int(row[2]),
+            withdrawn=bool(row[3]),
         )
 
     async def design_products(self, shop_id: str, design_id: str) -> list[DesignProduct]:
@@ -609,6 +706,7 @@ def _k(key: DesignKey) -> tuple[str, str, int]:
 def _record(key: DesignKey, row: tuple[Any, ...]) -> DesignRecord:
     state, customization_id, requested, product_id, product_event, failed_event, n = row[:7]
     newest = int(row[7]) if len(row) > 7 and row[7] is not None else None
+    withdrawn = bool(row[8]) if len(row) > 8 else False
     return DesignRecord(
         key=key,
         state=state,
@@ -619,6 +717,7 @@ def _record(key: DesignKey, row: tuple[Any, ...]) -> DesignRecord:
         failed_event=failed_event.encode() if failed_event else None,
         attempts=int(n),
         newest_revision=newest,
+        withdrawn=withdrawn,
     )
 
 

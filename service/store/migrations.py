@@ -191,6 +191,24 @@ def _v11(dialect: Dialect) -> list[str]:
     ]
 
 
+def _v12(dialect: str) -> list[str]:
+    """Withdrawals: one tombstone per design, kept forever, so a withdrawal wins every race
+    with its approvals (one still in a queue, parked, or not yet sent). ``up_to_revision``
+    NULL withdraws every revision, any approved later included; else that one and every lower
+    one. A later withdrawal widens it, never narrows it."""
+    return [
+        """CREATE TABLE design_withdrawals (
+            shop_id TEXT NOT NULL,
+            design_id TEXT NOT NULL,
+            up_to_revision INTEGER,
+            reason TEXT,
+            event_id TEXT NOT NULL,
+            withdrawn_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (shop_id, design_id)
+        )""",
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -203,6 +221,7 @@ MIGRATIONS = [
     (9, _v9),
     (10, _v10),
     (11, _v11),
+    (12, _v12),
 ]
 
 

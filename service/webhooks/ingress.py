@@ -1,5 +1,6 @@
-"""``POST /webhooks/design-approved``: the CloudEvents HTTP binding, signed per Standard
-Webhooks, answered 202 only once the broker has confirmed every event.
+"""``POST /webhooks/design-approved`` and ``/webhooks/design-withdrawn``: the CloudEvents HTTP
+binding, signed per Standard Webhooks, answered 202 only once the broker has confirmed every
+event.
 
 Order of checks: size (413), signature (401, the same answer whatever part failed), the
 producer's rate (429), content type (415), the events against the same contract the queue
@@ -27,7 +28,7 @@ from contracts.cloudevents import (
     decode_structured,
 )
 from contracts.errors import ContractError
-from contracts.events import DESIGN_APPROVED, decode_data
+from contracts.events import DESIGN_APPROVED, EventType, decode_data
 from service import problems
 from service.ledger_watch import LedgerWatch
 from service.webhooks.deliveries import Deliveries
@@ -73,6 +74,12 @@ class Ingress:
     tolerance_s: float
     max_body_bytes: int
     max_batch: int
+    event_type: EventType = DESIGN_APPROVED  # what this door accepts
+
+    @property
+    def path(self) -> str:
+        """``/webhooks/design-approved`` for ``design.approved``."""
+        return "/webhooks/" + self.event_type.routing_key.replace(".", "-")
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> Answer:
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -121,7 +128,7 @@ class Ingress:
             )
         for index, event in enumerate(events):
             try:
-                decode_data(event, DESIGN_APPROVED)
+                decode_data(event, self.event_type)
             except ContractError as exc:
                 if len(events) == 1:
                     raise
