@@ -40,6 +40,10 @@ LedgerDown = Callable[[LedgerUnavailable], Awaitable[None]]
 # Parks a deferred message (as it would be put back) until its wait is over; see parking.py.
 Park = Callable[[aio_pika.Message, Any, Defer], Awaitable[None]]
 PARKED_REASONS = frozenset({"quota", "throttled"})  # waits for the shop's quota
+# A message whose outcome could not be settled (its events' publish failed: the publishing
+# channel was away) is handed back after this pause, while its own channel is open; a channel
+# that is gone hands it back by itself.
+UNSETTLED_BACKOFF_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,13 @@ class Consumer:
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
             )
         except Exception:
-            # Publishing or acking failed (broker gone, confirm refused): leave the message
-            # unacked; the broker redelivers it when the channel is back.
+            # Publishing or acking failed (broker gone, confirm refused). The handlers are
+            # idempotent: hand the message back for a redelivery that resumes. Left unacked on
+            # a consumer channel that stayed open, it would wait there for good.
             log.exception(
                 "message.unsettled", duration_ms=round((time.monotonic() - started) * 1000, 1)
             )
+            await _hand_back(message)
         finally:
             if self.metrics is not None:
                 self.metrics.messages.labels(self.names.queue, outcome).inc()
@@ -337,3 +343,13 @@ class Consumer:
     ) -> None:
         written = {**failure.to_headers(), headers.DEAD_LETTER_ID: uuid.uuid4().hex}
         await self.publisher.send_to_queue(self.names.dead_letter, copy_message(message, written))
+
+
+async def _hand_back(message: AbstractIncomingMessage) -> None:
+    """Requeue an unsettled message after a pause (so a broker link being restored is not met
+    by a burst of redeliveries, each counted against the queue's delivery limit)."""
+    await asyncio.sleep(UNSETTLED_BACKOFF_S)
+    try:
+        await message.nack(requeue=True)
+    except Exception as exc:  # its channel is gone: the broker requeued it already
+        log.info("message.hand_back_skipped", error=type(exc).__name__)

@@ -1,10 +1,12 @@
-"""A TCP proxy on loopback in front of a shared server (the machine's PostgreSQL), so a test can
-cut a database off for its own replicas without stopping the server other suites use."""
+"""A TCP proxy on loopback in front of a shared server (the machine's PostgreSQL or RabbitMQ), so
+a test can cut it off for its own service without stopping the server other suites use."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
@@ -60,3 +62,18 @@ class TcpProxy:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
+
+
+@contextlib.asynccontextmanager
+async def proxied(url: str, default_port: int) -> AsyncIterator[tuple[str, TcpProxy]]:
+    """``url`` (amqp://, postgresql://) through a proxy of its own: the same URL with the
+    proxy's port. Cut the proxy to take the server away from whoever connects through it."""
+    parts = urlsplit(url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or default_port)
+    port = await proxy.start()
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    try:
+        yield urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), proxy
+    finally:
+        await proxy.close()

@@ -134,7 +134,11 @@ async def test_quota_and_consumers(admin: httpx.AsyncClient) -> None:
     quota = (await admin.get("/admin/shops/shop-1/quota")).json()
     assert (quota["heavy_calls"], quota["heavy_window_s"], quota["calls_in_window"]) == (5, 60.0, 4)
     consumers = (await admin.get("/admin/consumers")).json()
-    assert {c["name"] for c in consumers} == {"design-approved", "product-created"}
+    assert {c["name"] for c in consumers} == {
+        "design-approved",
+        "product-created",
+        "design-withdrawn",
+    }
     assert all(c["attached"] for c in consumers)
 
 

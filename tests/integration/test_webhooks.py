@@ -6,7 +6,6 @@ import asyncio
 import base64
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from service.settings import Settings, load_settings
 from service.testing.broker import watching
 from service.testing.inprocess import running_service
 from service.testing.polling import eventually
+from service.testing.proxy import proxied
 from service.testing.sandbox import SandboxHandle
 from service.webhooks.example import readme_block
 from tests.strategies import generated_bodies
@@ -34,13 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 OLD = "whsec_" + base64.b64encode(b"old-secret-of-the-design-tool!!!").decode()
 NEW = "whsec_" + base64.b64encode(b"new-secret-of-the-design-tool!!!").decode()
 PARTNER = "whsec_" + base64.b64encode(b"partner-secret-0123456789abcdef").decode()
-
-
-async def _ctl(ctl: str, command: str) -> None:
-    # off the event loop: the service under test runs on it
-    await asyncio.to_thread(
-        subprocess.run, [ctl, command], check=True, capture_output=True, timeout=120
-    )
 
 
 def test_standard_webhooks_specification_vector() -> None:
@@ -216,26 +209,31 @@ async def test_without_a_secret_the_endpoint_is_off(
     assert response.status_code == 404
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs a local rabbitmqctl")
 async def test_broker_down_is_503_and_the_retry_is_accepted_once(
-    hook_service: tuple[str, Settings], amqp_url: str
+    service_env: dict[str, str], sandbox: SandboxHandle, amqp_url: str
 ) -> None:
-    url, _ = hook_service
     body = structured(10)
-    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
-    await _ctl(ctl, "stop_app")
-    try:
+    # the service reaches the broker through a proxy of its own: cutting it is its outage only
+    async with (
+        proxied(amqp_url, 5672) as (service_url, proxy),
+        running_service(
+            load_settings({**service_env, "AMQP_URL": service_url, "WEBHOOK_SECRETS": NEW}),
+            ("product-created",),
+        ) as service,
+        watching(amqp_url, keys=("design.approved",)) as watcher,
+    ):
+        url = f"http://127.0.0.1:{service.settings.http_port}/webhooks/design-approved"
+        await proxy.cut()
+        try:
 
-        async def refused() -> httpx.Response | None:
-            response = await post(url, body, signed(NEW, body, webhook_id="msg_outage"))
-            return response if response.status_code == 503 else None
+            async def refused() -> httpx.Response | None:
+                response = await post(url, body, signed(NEW, body, webhook_id="msg_outage"))
+                return response if response.status_code == 503 else None
 
-        down = await eventually(refused, timeout=20, what="503 while the broker is down")
-        assert int(down.headers["retry-after"]) >= 1
-    finally:
-        await _ctl(ctl, "start_app")
-        await _ctl(ctl, "await_startup")
-    async with watching(amqp_url, keys=("design.approved",)) as watcher:
+            down = await eventually(refused, timeout=20, what="503 while the broker is down")
+            assert int(down.headers["retry-after"]) >= 1
+        finally:
+            await proxy.restore()
 
         async def accepted() -> httpx.Response | None:
             response = await post(url, body, signed(NEW, body, webhook_id="msg_outage"))
