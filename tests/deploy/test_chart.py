@@ -154,7 +154,7 @@ def test_default_is_one_role_running_everything(helm: str) -> None:
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "run",
         "--consumers",
-        "design-approved,product-created",
+        "design-approved,product-created,design-withdrawn",
     ]
     assert not [d for d in docs if d["kind"] == "Job"]  # SQLite: each pod migrates at start
 
@@ -284,6 +284,11 @@ def test_existing_secret_is_used_and_not_created(helm: str) -> None:
         # parked designs live in the ledger: a SQLite file on an emptyDir would lose them
         (["--set", "secrets.databaseUrl=sqlite:////tmp/l.sqlite3"], "is lost with the pod"),
         (["--set", "persistence.enabled=false"], "is lost with the pod"),
+        # a consumer no role runs: its queue would fill with nobody acting on it
+        (
+            ["--set", "defaultRole.consumers={design-approved,product-created}"],
+            "no role runs the design-withdrawn consumer",
+        ),
     ],
 )
 def test_bad_values_fail_at_render_time_with_a_reason(

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import msgspec
 import pytest
 
+from consumers.ports import DesignKey
 from contracts.events import (
     DESIGN_WITHDRAWN,
     DesignWithdrawnV1,
@@ -16,7 +18,9 @@ from contracts.events import (
     ProductWithdrawnV1,
 )
 from service.broker.codec import event_message
+from service.design_refs import design_link
 from service.samples import design_event, sample_design, withdrawal
+from service.secrets import Secret
 from service.settings import Settings
 from service.testing.broker import EventWatcher, publish, watching
 from service.testing.inprocess import running_service
@@ -26,6 +30,8 @@ from service.testing.sandbox import SandboxHandle
 from tests.integration.test_revisions import _design_state, _visible, revision
 
 pytestmark = pytest.mark.integration
+
+TOKEN = "admin-token-for-tests-0123456789"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -145,6 +151,7 @@ async def test_a_withdrawal_of_revision_1_keeps_revision_2(
         settings,
         shops=[msgspec.structs.replace(s, supersede_revisions=False) for s in settings.shops],
     )
+    keeps = msgspec.structs.replace(keeps, admin_token=Secret(TOKEN))
     design = revision(sample_design("shop-1", 2, "wd-rev"), 1)
     async with watching(amqp_url) as watcher, running_service(keeps):
         await publish(amqp_url, event_message(design_event(design)))
@@ -152,9 +159,22 @@ async def test_a_withdrawal_of_revision_1_keeps_revision_2(
         await watcher.wait_for("pins.created", 2)
         await _withdraw(amqp_url, withdrawal(design, revision=1))
         await watcher.wait_for("product.withdrawn", 1)
+        await _settled(keeps, design.shop_id, design.design_id, 1)
+        link = design_link(DesignKey(design.shop_id, design.design_id, 2))
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{keeps.http_port}",
+            headers={"authorization": f"Bearer {TOKEN}"},
+        ) as admin:
+            detail = (await admin.get(link)).json()
     by_revision = {c.revision: c.product_id for c in _created(watcher)}
     assert [(w.revision, w.product_id) for w in _withdrawn(watcher)] == [(1, by_revision[1])]
     assert _visible(await sandbox.records()) == {by_revision[2]}
+    # the operator sees every product of the design, its revision, status and records
+    products = {p["revision"]: p for p in detail["products"]}
+    assert (products[1]["status"], products[2]["status"]) == ("withdrawn", "active")
+    assert products[1]["scopes"] and products[1]["content"]["removed_at"] is not None
+    assert products[2]["content"]["removed_at"] is None
+    assert detail["withdrawal"]["up_to_revision"] == 1
 
 
 async def _tombstone(settings: Settings, shop: str, design: str) -> bool:

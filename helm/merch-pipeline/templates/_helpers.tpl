@@ -66,9 +66,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.keda.enabled .Values.autoscaling.enabled -}}
 {{- fail "keda.enabled and autoscaling.enabled both scale the same Deployments: enable one." -}}
 {{- end -}}
+{{- $running := list -}}
 {{- range $role, $spec := (include "merch-pipeline.roles" . | fromYaml) -}}
 {{- if not $spec.consumers -}}
-{{- fail (printf "roles.%s.consumers is empty: list design-approved and/or product-created" $role) -}}
+{{- fail (printf "roles.%s.consumers is empty: list design-approved, product-created and/or design-withdrawn" $role) -}}
+{{- end -}}
+{{- $running = concat $running $spec.consumers -}}
+{{- end -}}
+{{- range list "design-approved" "product-created" "design-withdrawn" -}}
+{{- if not (has . $running) -}}
+{{- fail (printf "no role runs the %s consumer: its queue would fill and nobody would act on it. Add it to a role's consumers (docs/deployment.md, roles)." .) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

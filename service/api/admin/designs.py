@@ -19,6 +19,7 @@ from service.api.admin.schemas import (
     DesignDetail,
     DesignPage,
     ListedDesign,
+    ProductStatus,
     ProductView,
     ReconcileRequest,
     RetryResult,
@@ -61,17 +62,37 @@ async def _detail(
         raise NotFound(f"no design {named!r}")
     where = (key.shop_id, key.design_id, key.revision)
     parked = await parking.of_design(where) if parking is not None else []
-    product = None
-    if row.product_id:
-        made = await ledger.design_products(key.shop_id, key.design_id)
-        product = ProductView(
-            product_id=row.product_id,
-            state=next((p.state for p in made if p.product_id == row.product_id), None),
-            content=await ledger.content(row.product_id),
-            scopes=await ledger.scope_ids(row.product_id),
-        )
-    steps = await ledger.steps(key)
-    return DesignDetail(design=_listed(row), steps=steps, parked=parked, product=product)
+    products = [
+        await _product_view(ledger, made.revision, made.product_id, made.state)
+        for made in await ledger.design_products(key.shop_id, key.design_id)
+    ]
+    product = next((p for p in products if p.product_id == row.product_id), None)
+    return DesignDetail(
+        design=_listed(row),
+        steps=await ledger.steps(key),
+        parked=parked,
+        product=product,
+        products=products,
+        withdrawal=await ledger.withdrawal(key.shop_id, key.design_id),
+    )
+
+
+async def _product_view(
+    ledger: Ledger, revision: int, product_id: str, state: str | None
+) -> ProductView:
+    status: ProductStatus = "active"
+    if state == "superseded":
+        status = "superseded"
+    elif state == "withdrawn":
+        status = "withdrawn"
+    return ProductView(
+        product_id=product_id,
+        state=state,
+        content=await ledger.content(product_id),
+        scopes=await ledger.scope_ids(product_id),
+        revision=revision,
+        status=status,
+    )
 
 
 class DesignsController(Controller):

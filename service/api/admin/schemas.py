@@ -9,7 +9,7 @@ import msgspec
 from service.broker.dead_letters import DeadLetter, DeadLetterQueue
 from service.broker.switch import ConsumerHealth
 from service.quota.store import QuotaState
-from service.store.ledger import ContentRow, DesignRow, Step
+from service.store.ledger import ContentRow, DesignRow, Step, Withdrawal
 from service.store.parking import Parked
 
 __all__ = [
@@ -40,15 +40,23 @@ class DesignPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+ProductStatus = Literal["active", "superseded", "withdrawn"]
+
+
 class ProductView(msgspec.Struct, frozen=True, kw_only=True):
     """The design's product: its state (``superseded`` once a newer revision's product retired
     it), its catalogue object in Luigi's Box (None until indexed; ``removed_at`` once retired)
     and its pin scopes by rule key (as recorded when made)."""
 
     product_id: str
-    state: str | None  # pins_pending, pins_created, failed, superseded (None: not yet handled)
+    # pins_pending, pins_created, failed, superseded, withdrawn (None: not yet handled)
+    state: str | None
     content: ContentRow | None
     scopes: dict[str, str]
+    revision: int | None = None
+    # active (promoted or being promoted), superseded (a newer revision's product retired
+    # it), withdrawn (its design was withdrawn)
+    status: ProductStatus = "active"
 
 
 class DesignDetail(msgspec.Struct, frozen=True):
@@ -56,7 +64,9 @@ class DesignDetail(msgspec.Struct, frozen=True):
     steps: list[Step]
     # while it waits for its shop's quota: parked in the ledger until due_at
     parked: list[Parked] = msgspec.field(default_factory=list)
-    product: ProductView | None = None
+    product: ProductView | None = None  # this revision's
+    products: list[ProductView] = msgspec.field(default_factory=list)  # every revision's
+    withdrawal: Withdrawal | None = None  # the design's tombstone, once withdrawn
 
 
 class PublishedEvent(msgspec.Struct, frozen=True):
