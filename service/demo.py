@@ -33,6 +33,7 @@ from rich.table import Table
 from contracts.cloudevents import decode_structured
 from contracts.events import (
     DESIGN_APPROVED,
+    DESIGN_WITHDRAWN,
     EVENT_TYPES,
     EXCHANGE,
     DesignApprovedV1,
@@ -45,7 +46,7 @@ from service.bootstrap import wire
 from service.broker.codec import event_message
 from service.logging import configure_logging
 from service.runtime import Service
-from service.samples import design_event, sample_design
+from service.samples import design_event, sample_design, withdrawal
 from service.sandbox.config import SandboxConfig, ShopAccount, Tracker
 from service.sandbox.server import free_port, sandbox_server
 from service.secrets import redact_url
@@ -75,7 +76,7 @@ class Track:
     scopes: list[str] = field(default_factory=list)
     revision: int = 1
     catalogue: str = ""  # the product's object in Luigi's Box: available, or hidden (dormant)
-    withdrawn: str = ""  # why the product was retired (superseded by a newer revision)
+    withdrawn: str = ""  # why the product was retired (superseded, or its design withdrawn)
     failed: str = ""
     finished_at: float | None = None
 
@@ -242,6 +243,8 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
         # A revision of the last shop's design: its product is promoted, the first one retired.
         revised = _revised(designs[-1])
         ok = ok and await _round(console, exchange, watch, tracks, [revised], timeout_s, 1)
+        # The first shop withdraws its second design: its product is hidden and unpinned.
+        ok = ok and await _withdraw(console, exchange, watch, tracks, designs[1], timeout_s)
         elapsed = time.monotonic() - started
         await _catalogue(sandbox_url, tracks)
     finally:
@@ -290,6 +293,23 @@ async def _round(
     return await _follow(console, watch, tracks, timeout_s, withdrawals)
 
 
+async def _withdraw(
+    console: Console,
+    exchange: aio_pika.abc.AbstractExchange,
+    watch: aio_pika.abc.AbstractQueue,
+    tracks: dict[str, Track],
+    design: DesignApprovedV1,
+    timeout_s: float,
+) -> bool:
+    """Withdraw ``design`` (a rights claim) and follow until its product is retired."""
+    gone = withdrawal(design, reason="rights claim (demo)")
+    await exchange.publish(
+        event_message(design_event(gone, "urn:merch-pipeline:demo")),
+        routing_key=DESIGN_WITHDRAWN.routing_key,
+    )
+    return await _follow(console, watch, tracks, timeout_s, 1)
+
+
 def _designs(shops: int, per_shop: int, run_id: str, sketch: str) -> list[DesignApprovedV1]:
     """The sample designs; the first reuses a customization made beforehand. Every other one
     is published on creation; the others stay hidden, so their pins wait dormant until the
@@ -327,8 +347,8 @@ async def _follow(
     deadline = time.monotonic() + timeout_s
     waiting = [t for t in tracks.values() if t.finished_at is None]
     with progress:
-        products = progress.add_task("products created", total=len(waiting))
-        pinned = progress.add_task("designs promoted", total=len(waiting))
+        products = progress.add_task("products created", total=len(waiting), visible=bool(waiting))
+        pinned = progress.add_task("designs promoted", total=len(waiting), visible=bool(waiting))
         async with watch.iterator() as messages:
             while any(t.finished_at is None for t in waiting) or withdrawals > 0:
                 remaining = deadline - time.monotonic()
