@@ -10,14 +10,15 @@ import aio_pika
 import msgspec
 import pytest
 
+from contracts.events import DESIGN_WITHDRAWN
 from service.broker import headers
 from service.broker.codec import event_message
-from service.broker.topology import DESIGN_APPROVED_QUEUE, declare_queues
-from service.samples import design_event, sample_design
+from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, declare_queues
+from service.samples import design_event, sample_design, withdrawal
 from service.settings import Settings
 from service.store.database import open_database
-from service.store.migrations import migrate
-from service.testing.broker import watching
+from service.store.migrations import current_version, migrate
+from service.testing.broker import publish, watching
 from service.testing.inprocess import running_service
 
 pytestmark = pytest.mark.integration
@@ -54,3 +55,36 @@ async def test_a_design_waiting_on_the_old_ladder_is_done_after_the_upgrade(
         channel = await connection.channel()
         rung = await channel.declare_queue(DESIGN_APPROVED_QUEUE.retry(4.0), passive=True)
         assert rung.declaration_result.message_count == 0  # left in place, to drain and delete
+
+
+async def test_the_withdrawal_release_starts_on_a_ledger_and_broker_of_the_release_before(
+    settings: Settings, amqp_url: str, tmp_path: Path
+) -> None:
+    """Schema 11 with a promoted design, a broker with only the two queues of the release
+    before: the service starts, declares the withdrawal queue, migrates to 12, and a withdrawal
+    of that design retires the product made before the upgrade."""
+    database_url = f"sqlite:///{tmp_path / 'previous.sqlite3'}"
+    db = await open_database(database_url)
+    assert await migrate(db, up_to=11) == list(range(1, 12))
+    await db.close()
+    design = sample_design("shop-1", 1, "upgrade-wd")
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for names in (DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE):
+            await declare_queues(channel, names, (0.2, 0.5))
+    before = msgspec.structs.replace(settings, database_url=database_url)
+    async with watching(amqp_url) as watcher:
+        async with running_service(before, ("design-approved", "product-created")):
+            await publish(amqp_url, event_message(design_event(design)))
+            (pinned,) = await watcher.wait_for("pins.created", 1)
+        async with running_service(before):
+            message = event_message(design_event(withdrawal(design)))
+            await publish(amqp_url, message, routing_key=DESIGN_WITHDRAWN.routing_key)
+            (gone,) = await watcher.wait_for("product.withdrawn", 1)
+    assert gone.data.product_id == pinned.data.product_id  # type: ignore[union-attr]
+    db = await open_database(database_url)
+    try:
+        assert await current_version(db) == 12
+    finally:
+        await db.close()

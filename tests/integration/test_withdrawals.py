@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aio_pika
 import httpx
 import msgspec
 import pytest
@@ -22,7 +23,7 @@ from service.design_refs import design_link
 from service.samples import design_event, sample_design, withdrawal
 from service.secrets import Secret
 from service.settings import Settings
-from service.testing.broker import EventWatcher, publish, watching
+from service.testing.broker import EventWatcher, publish, queue_messages, watching
 from service.testing.inprocess import running_service
 from service.testing.polling import eventually
 from service.testing.postgres import throwaway_postgres
@@ -189,3 +190,28 @@ async def _tombstone(settings: Settings, shop: str, design: str) -> bool:
     finally:
         await db.close()
     return bool(row and row[0])
+
+
+async def test_a_bad_withdrawal_is_dead_lettered_with_its_reason_and_changes_nothing(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    design = revision(sample_design("shop-1", 3, "wd-bad"), 1)
+    doc = msgspec.json.decode(msgspec.json.encode(design_event(withdrawal(design))))
+    doc["data"]["revision"] = 0
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(design)))
+        await watcher.wait_for("pins.created", 1)
+        bad = aio_pika.Message(
+            msgspec.json.encode(doc), content_type="application/cloudevents+json"
+        )
+        await publish(amqp_url, bad, routing_key=DESIGN_WITHDRAWN.routing_key)
+
+        async def dead() -> list[aio_pika.abc.AbstractIncomingMessage]:
+            return await queue_messages(amqp_url, "merch-pipeline.design-withdrawn.dead-letter")
+
+        (letter,) = await eventually(dead, what="the bad withdrawal dead-lettered")
+    assert letter.headers["x-merch-reason"] == "schema_violation"
+    assert "$.data.revision" in str(letter.headers["x-merch-detail"])
+    assert not await _tombstone(settings, design.shop_id, design.design_id)
+    assert _withdrawn(watcher) == []
+    assert _visible(await sandbox.records()) == {_created(watcher)[0].product_id}
