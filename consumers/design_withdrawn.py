@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry
+from consumers.outcomes import Defer, Done, Outcome, Outgoing, Retry
 from consumers.ports import (
     Clock,
     Delivery,
@@ -29,8 +29,8 @@ from consumers.ports import (
     UpstreamError,
     WithdrawalLedger,
 )
-from consumers.retire import retire, withdrawn_outgoing
-from contracts.events import DesignWithdrawnV1, FailureStage
+from consumers.retire import retire, retire_failed, withdrawn_outgoing
+from contracts.events import DesignWithdrawnV1
 from contracts.timestamps import iso
 
 RETIRED = ("withdrawn", "superseded")  # product states: already hidden, unpinned, unindexed
@@ -136,7 +136,7 @@ async def _retire_product(
                 reason="withdrawn",
             )
     except (MissingCredentials, UpstreamError) as exc:
-        return _upstream_failed(exc, delivery)
+        return retire_failed(exc, delivery)
     finally:
         await ports.ledger.finish_product(product_id, delivery.token, None)
     event = withdrawn_outgoing(
@@ -148,19 +148,6 @@ async def _retire_product(
         at=iso(ports.clock()),
     )
     return Done(events=[event])
-
-
-def _upstream_failed(exc: MissingCredentials | UpstreamError, delivery: Delivery) -> Outcome:
-    """An upstream call of a retirement that did not succeed: wait when throttled, retry what
-    may pass, dead-letter what will not (an operator replays it once fixed)."""
-    if isinstance(exc, MissingCredentials):
-        return Reject(stage="pins", code="MISSING_CREDENTIALS", detail=str(exc))
-    stage: FailureStage = "product" if exc.api == "fourthwall" else "pins"
-    if exc.throttled:
-        return Defer(reason="throttled", delay_s=exc.retry_after_s or 5.0)
-    if not exc.retryable or delivery.final:
-        return Reject(stage=stage, code=exc.code, detail=exc.detail, exhausted=exc.retryable)
-    return Retry(stage=stage, code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s)
 
 
 def exhausted(withdrawal: DesignWithdrawnV1, retry: Retry, attempts: int) -> list[Outgoing]:

@@ -88,6 +88,10 @@ class LuigisBox(Protocol):
         """Delete a pin scope; False if it was gone already."""
         ...
 
+    async def update_content(self, shop_id: str, item: ContentObject) -> None:
+        """ "Partial Content Update" (PATCH): only the fields given change."""
+        ...
+
     async def remove_content(self, shop_id: str, refs: list[ContentRef]) -> None:
         """Take objects out of the shop's catalogue."""
         ...
@@ -304,6 +308,37 @@ class WithdrawalLedger(ProductLedger, Protocol):
         ...
 
     async def release(self, key: DesignKey, token: str) -> None: ...
+
+
+class OurProduct(msgspec.Struct, frozen=True, kw_only=True):
+    """A product the ledger made, as a Fourthwall change needs it."""
+
+    shop_id: str
+    design_id: str
+    revision: int
+    last_change_at: float | None = None  # the newest Fourthwall change applied (its time)
+
+
+class UpstreamChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A Fourthwall change of one product, as applied (``fourthwall_changes``)."""
+
+    changed_at: float
+    state: str
+    name: str
+    event_id: str
+
+
+class ChangeLedger(ProductLedger, Protocol):
+    async def our_product(self, product_id: str) -> OurProduct | None:
+        """The design a product was made for; None for a product we did not make."""
+        ...
+
+    async def record_change(
+        self, product_id: str, token: str, change: UpstreamChange, available: bool | None
+    ) -> bool:
+        """The change applied (and the catalogue object's availability, when given), written
+        on the design's history too; False when a newer change was recorded meanwhile."""
+        ...
 
 
 class Slot(msgspec.Struct, frozen=True, kw_only=True):

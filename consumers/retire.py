@@ -8,9 +8,16 @@ removed object stays removed), so a retirement cut short is simply done again.
 from __future__ import annotations
 
 from consumers.content import content_ref
-from consumers.outcomes import Outgoing, stable_event_id
-from consumers.ports import Fourthwall, LuigisBox, ProductLedger, UpstreamError
-from contracts.events import ProductWithdrawnV1, WithdrawReason
+from consumers.outcomes import Defer, Outcome, Outgoing, Reject, Retry, stable_event_id
+from consumers.ports import (
+    Delivery,
+    Fourthwall,
+    LuigisBox,
+    MissingCredentials,
+    ProductLedger,
+    UpstreamError,
+)
+from contracts.events import FailureStage, ProductWithdrawnV1, WithdrawReason
 
 
 async def retire(
@@ -23,15 +30,17 @@ async def retire(
     identity: str | None,
     token: str,
     reason: WithdrawReason,
+    hide: bool = True,
 ) -> None:
     """The product's effects undone, in the order that stops its promotion first; the caller
-    holds the product's lease (``token``)."""
+    holds the product's lease (``token``). ``hide`` False: Fourthwall archived it already."""
     for scope_id in (await ledger.scope_ids(product_id)).values():
         await luigisbox.delete_scope(shop_id, scope_id)
     if identity is not None:
         await luigisbox.remove_content(shop_id, [content_ref(identity)])
     try:
-        await fourthwall.set_product_state(shop_id, product_id, "HIDDEN")
+        if hide:
+            await fourthwall.set_product_state(shop_id, product_id, "HIDDEN")
     except UpstreamError as exc:
         if exc.status != 404:  # archived or gone on Fourthwall: hidden enough
             raise
@@ -57,3 +66,17 @@ def withdrawn_outgoing(
     )
     event_id = stable_event_id("product.withdrawn", shop_id, product_id)
     return Outgoing(data=data, event_id=event_id, subject=design_id)
+
+
+def retire_failed(exc: MissingCredentials | UpstreamError, delivery: Delivery) -> Outcome:
+    """An upstream call of a retirement (or a catalogue change) that did not succeed: wait
+    when throttled, retry what may pass, dead-letter what will not (an operator replays it
+    once fixed). Publishes nothing: no design failed."""
+    if isinstance(exc, MissingCredentials):
+        return Reject(stage="pins", code="MISSING_CREDENTIALS", detail=str(exc))
+    stage: FailureStage = "product" if exc.api == "fourthwall" else "pins"
+    if exc.throttled:
+        return Defer(reason="throttled", delay_s=exc.retry_after_s or 5.0)
+    if not exc.retryable or delivery.final:
+        return Reject(stage=stage, code=exc.code, detail=exc.detail, exhausted=exc.retryable)
+    return Retry(stage=stage, code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s)

@@ -193,9 +193,25 @@ class DesignWithdrawnV1(msgspec.Struct, frozen=True, kw_only=True):
     ) = None
 
 
+class FourthwallProductChangedV1(msgspec.Struct, frozen=True, kw_only=True):
+    """A product changed in Fourthwall (a shop owner published, renamed, hid or archived it),
+    from Fourthwall's signed webhook, checked and put on ``merch.events`` by our webhook door
+    for our consumer to bring Luigi's Box in line. Our own event: producers do not send it."""
+
+    shop_id: Id  # ours (the [[shops]] table whose fourthwall_shop_id sent it)
+    product_id: Id
+    fourthwall_event_id: Id  # the webhook event's id: one change, however often delivered
+    fourthwall_type: Id  # PRODUCT_CREATED or PRODUCT_UPDATED
+    name: Name
+    state: Id  # PUBLIC, HIDDEN, ARCHIVED
+    changed_at: Id  # the product's updatedAt (else the event's createdAt): orders changes
+    image_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+
 EventData = (
     DesignApprovedV1
     | DesignWithdrawnV1
+    | FourthwallProductChangedV1
     | ProductCreatedV1
     | ProductFailedV1
     | PinsCreatedV1
@@ -211,6 +227,11 @@ class EventType(msgspec.Struct, frozen=True):
 
 DESIGN_APPROVED = EventType("merch.design.approved.v1", "design.approved", DesignApprovedV1)
 DESIGN_WITHDRAWN = EventType("merch.design.withdrawn.v1", "design.withdrawn", DesignWithdrawnV1)
+FOURTHWALL_PRODUCT_CHANGED = EventType(
+    "merch.fourthwall.product.changed.v1",
+    "fourthwall.product.changed",
+    FourthwallProductChangedV1,
+)
 PRODUCT_CREATED = EventType("merch.product.created.v1", "product.created", ProductCreatedV1)
 PRODUCT_FAILED = EventType("merch.product.failed.v1", "product.failed", ProductFailedV1)
 PINS_CREATED = EventType("merch.pins.created.v1", "pins.created", PinsCreatedV1)
@@ -225,6 +246,7 @@ EVENT_TYPES: dict[str, EventType] = {
         PRODUCT_FAILED,
         PINS_CREATED,
         PRODUCT_WITHDRAWN,
+        FOURTHWALL_PRODUCT_CHANGED,
     )
 }
 _TYPE_OF_DATA = {t.data: t for t in EVENT_TYPES.values()}

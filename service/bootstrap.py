@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from consumers import design_approved, design_withdrawn, product_created
+from consumers import design_approved, design_withdrawn, fourthwall_changes, product_created
 from consumers.outcomes import Outcome
 from consumers.ports import Delivery
 from service.api.admin import admin_router
@@ -29,6 +29,7 @@ from service.broker.switch import ConsumerSwitch
 from service.broker.topology import (
     DESIGN_APPROVED_QUEUE,
     DESIGN_WITHDRAWN_QUEUE,
+    FOURTHWALL_CHANGES_QUEUE,
     PRODUCT_CREATED_QUEUE,
     QueueNames,
 )
@@ -55,6 +56,7 @@ from service.upstreams.fourthwall import FourthwallClient
 from service.upstreams.http import new_http_client
 from service.upstreams.luigisbox import LuigisBoxClient
 from service.webhooks.deliveries import Deliveries
+from service.webhooks.fourthwall import FourthwallIngress, FourthwallShop
 from service.webhooks.ingress import Ingress
 from service.webhooks.ratelimit import RateLimit
 from service.webhooks.signatures import producers as webhook_producers
@@ -208,6 +210,9 @@ def build_consumers(
     withdrawals = design_withdrawn.Ports(
         fourthwall=fourthwall, luigisbox=luigisbox, ledger=ledger, clock=utc_now, busy_delay_s=busy
     )
+    changes = fourthwall_changes.Ports(
+        fourthwall=fourthwall, luigisbox=luigisbox, ledger=ledger, clock=utc_now, busy_delay_s=busy
+    )
     available = {
         DESIGN_APPROVED_QUEUE.consumer: BoundConsumer(
             DESIGN_APPROVED_QUEUE,
@@ -224,6 +229,11 @@ def build_consumers(
             DESIGN_WITHDRAWN_QUEUE,
             partial(design_withdrawn.handle, ports=withdrawals),
             design_withdrawn.exhausted,
+        ),
+        FOURTHWALL_CHANGES_QUEUE.consumer: BoundConsumer(
+            FOURTHWALL_CHANGES_QUEUE,
+            partial(fourthwall_changes.handle, ports=changes),
+            fourthwall_changes.exhausted,
         ),
     }
     return [available[name] for name in names]
@@ -301,6 +311,7 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
     app = create_app(
         health,
         webhook_ingresses(settings, resources, operations, link),
+        fourthwall_ingress(settings, resources, operations, link),
         partial(
             render_metrics,
             resources.metrics,
@@ -327,6 +338,29 @@ def admin(settings: Settings, resources: Resources, operations: Operations) -> R
         resources.parking,
         resources.metrics,
         resources.ledger_watch,
+    )
+
+
+def fourthwall_ingress(
+    settings: Settings, resources: Resources, operations: Operations, link: BrokerLink
+) -> FourthwallIngress | None:
+    """Fourthwall's webhook door, when at least one shop has a Fourthwall webhook secret."""
+    shops = {
+        shop.fourthwall_shop_id: FourthwallShop(shop.shop_id, shop.fourthwall_webhook_secret)
+        for shop in settings.shops
+        if shop.fourthwall_shop_id and shop.fourthwall_webhook_secret
+    }
+    if not shops:
+        return None
+    counter = resources.metrics.fourthwall_webhooks
+    return FourthwallIngress(
+        shops=shops,
+        deliveries=Deliveries(resources.db),
+        publish=operations.publish_producer_event,
+        broker_ready=link.connected,
+        ledger_available=lambda: resources.ledger_watch.available,
+        count=lambda outcome: counter.labels(outcome).inc(),
+        max_body_bytes=settings.max_message_bytes,
     )
 
 

@@ -18,7 +18,7 @@ import msgspec
 from consumers.pin_rules import PinRules
 from service.secrets import Secret, dec_hook
 
-CONSUMERS = ("design-approved", "product-created", "design-withdrawn")
+CONSUMERS = ("design-approved", "product-created", "design-withdrawn", "fourthwall-changes")
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -48,6 +48,10 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     # A newer revision's product retires the older revisions' products (hidden, unpinned, out
     # of the catalogue, product.withdrawn reason superseded); false keeps every revision's.
     supersede_revisions: bool = True
+    # Fourthwall's webhooks for this shop (POST /webhooks/fourthwall): its Fourthwall shop id
+    # ("sh_…", the envelope's shopId) and the secret Fourthwall signs each delivery with.
+    fourthwall_shop_id: str | None = None
+    fourthwall_webhook_secret: Secret | None = None
     fourthwall_heavy_calls: PositiveInt | None = None
     fourthwall_heavy_window_s: PositiveFloat | None = None
     fourthwall_calls: PositiveInt | None = None
@@ -59,6 +63,8 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             raise ValueError("fourthwall_username and fourthwall_password go together")
         if (self.luigisbox_tracker_id is None) != (self.luigisbox_private_key is None):
             raise ValueError("luigisbox_tracker_id and luigisbox_private_key go together")
+        if (self.fourthwall_shop_id is None) != (self.fourthwall_webhook_secret is None):
+            raise ValueError("fourthwall_shop_id and fourthwall_webhook_secret go together")
 
 
 class ProducerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -17,6 +17,7 @@ from service.api.problems import EXCEPTION_HANDLERS, problem_responses
 from service.health import Readiness
 from service.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.problems import PROBLEM_MEDIA_TYPE
+from service.webhooks.fourthwall import FourthwallIngress
 from service.webhooks.ingress import Ingress
 
 
@@ -35,6 +36,7 @@ class Accepted(msgspec.Struct, frozen=True):
 def create_app(
     readiness: Callable[[], Readiness],
     ingresses: Sequence[Ingress] = (),
+    fourthwall: FourthwallIngress | None = None,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
     admin: Router | None = None,
 ) -> Litestar:
@@ -81,6 +83,7 @@ def create_app(
             asyncapi_json,
             metrics_text,
             *(_webhook_route(ingress) for ingress in ingresses),
+            *([_fourthwall_route(fourthwall)] if fourthwall else []),
             *([admin] if admin else []),
         ],
         openapi_config=OpenAPIConfig(
@@ -133,3 +136,29 @@ def _webhook_route(ingress: Ingress) -> Any:
         )
 
     return webhook
+
+
+def _fourthwall_route(ingress: FourthwallIngress) -> Any:
+    """Registered only when a shop has a Fourthwall webhook secret: otherwise a 404."""
+
+    @post(
+        "/webhooks/fourthwall",
+        tags=["webhooks"],
+        summary="Accept Fourthwall's product webhooks (X-Fourthwall-Hmac-SHA256)",
+        description=(
+            "Fourthwall's webhook envelope, signed with the shop's webhook secret. 200 once the "
+            "change is on merch.events (or when the event is ignored, or seen before); 401 for "
+            "an unknown shop or a signature that does not verify; 503 when the broker or the "
+            "ledger is away (Fourthwall retries)."
+        ),
+        status_code=200,
+        responses=problem_responses(400, 401, 413, 503),
+    )
+    async def fourthwall_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        answer = await ingress.receive(dict(request.headers), await request.body())
+        media = PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json"
+        return Response(
+            answer.body, status_code=answer.status, headers=answer.headers, media_type=media
+        )
+
+    return fourthwall_webhook

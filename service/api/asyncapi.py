@@ -16,6 +16,7 @@ from contracts.events import (
     DESIGN_WITHDRAWN,
     EVENT_TYPES,
     EXCHANGE,
+    FOURTHWALL_PRODUCT_CHANGED,
     PINS_CREATED,
     PRODUCT_CREATED,
     PRODUCT_FAILED,
@@ -28,6 +29,7 @@ _REF = "#/components/schemas/{name}"
 _DIRECTION = {
     DESIGN_APPROVED.name: "receive",
     DESIGN_WITHDRAWN.name: "receive",
+    FOURTHWALL_PRODUCT_CHANGED.name: "receive",
     PRODUCT_CREATED.name: "send",
     PINS_CREATED.name: "send",
     PRODUCT_FAILED.name: "send",
@@ -38,6 +40,10 @@ _SUMMARY = {
     DESIGN_WITHDRAWN.name: (
         "A shop withdrew a design (with revision: that revision and every lower one; without: "
         "every revision, any approved later included): its products stop being promoted."
+    ),
+    FOURTHWALL_PRODUCT_CHANGED.name: (
+        "A product of ours changed in Fourthwall (published, renamed, hidden, archived): put on "
+        "merch.events by the service's own Fourthwall webhook door, consumed by the service."
     ),
     PRODUCT_CREATED.name: "Fourthwall created the product for a design.",
     PRODUCT_FAILED.name: "A design could not become a product (or could not be pinned).",

@@ -217,7 +217,7 @@ class Consumer:
                 if self.after_publish is not None:
                     await self.after_publish(data)
                 await message.ack()
-                return "done"
+                return "no_effect" if outcome.note else "done"
             case Defer():
                 # Not a failure: the attempt count stays, only the deferral count grows.
                 moved = {

@@ -24,6 +24,7 @@ from contracts.events import (
     DESIGN_APPROVED,
     DESIGN_WITHDRAWN,
     EXCHANGE,
+    FOURTHWALL_PRODUCT_CHANGED,
     PRODUCT_CREATED,
     EventType,
 )
@@ -63,8 +64,17 @@ PRODUCT_CREATED_QUEUE = QueueNames(
 DESIGN_WITHDRAWN_QUEUE = QueueNames(
     "design-withdrawn", "merch-pipeline.design-withdrawn", DESIGN_WITHDRAWN
 )
+FOURTHWALL_CHANGES_QUEUE = QueueNames(
+    "fourthwall-changes", "merch-pipeline.fourthwall-changes", FOURTHWALL_PRODUCT_CHANGED
+)
 QUEUES = {
-    q.consumer: q for q in (DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE, DESIGN_WITHDRAWN_QUEUE)
+    q.consumer: q
+    for q in (
+        DESIGN_APPROVED_QUEUE,
+        PRODUCT_CREATED_QUEUE,
+        DESIGN_WITHDRAWN_QUEUE,
+        FOURTHWALL_CHANGES_QUEUE,
+    )
 }
 CONSUMED_ROUTING_KEYS = frozenset(q.event.routing_key for q in QUEUES.values())
 

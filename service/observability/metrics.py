@@ -101,6 +101,13 @@ class Metrics:
             ["queue"],
             registry=r,
         )
+        self.fourthwall_webhooks = Counter(
+            "merch_fourthwall_webhooks",
+            "Fourthwall webhook deliveries by outcome (accepted, duplicate, ignored_type, "
+            "ignored_test, unknown_shop, unauthorized, invalid, unavailable)",
+            ["outcome"],
+            registry=r,
+        )
         self.admin_actions = Counter(
             "merch_admin_actions",
             "Operator actions through the admin API, by action",

@@ -8,15 +8,17 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, post, put, route
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCT_STATE_ENDPOINT, PRODUCTS_PATH
+from contracts.fourthwall_webhooks import SIGNATURE_HEADER, signature
 from contracts.luigisbox import CONTENT_PATH, scopes_path
 from service.sandbox.config import Faults, SandboxConfig
-from service.sandbox.fourthwall import Answer, FourthwallSandbox
+from service.sandbox.fourthwall import Answer, Changed, FourthwallSandbox
 from service.sandbox.luigisbox import LuigisBoxSandbox
 
 
@@ -28,6 +30,7 @@ class Sandbox:
         self.fourthwall = FourthwallSandbox(config)
         self.luigisbox = LuigisBoxSandbox(config)
         self.calls: list[dict[str, Any]] = []
+        self.webhooks: list[dict[str, Any]] = []  # the webhooks delivered, and their answers
         self._random = random.Random(config.faults.seed)
 
     def record(self, api: str, endpoint: str, account: str | None, answer: Answer) -> Answer:
@@ -75,6 +78,7 @@ class Sandbox:
             "products": self.fourthwall.products,
             "scopes": self.luigisbox.scopes,
             "content": self.luigisbox.content,
+            "webhooks": self.webhooks,
         }
 
 
@@ -225,6 +229,17 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
         sandbox._random = random.Random(sandbox.config.faults.seed)
         return dict(msgspec.to_builtins(sandbox.config.faults))
 
+    @post("/_sandbox/webhook-url", status_code=200)
+    async def webhook_url(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        sandbox.config.webhook_url = str(data["url"])
+        return {"url": sandbox.config.webhook_url}
+
+    @post("/_sandbox/fourthwall/products/{product_id:str}", status_code=200)
+    async def change_product(
+        product_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> Response[bytes]:
+        return _respond(await _deliver_change(sandbox, product_id, data))
+
     @get("/_sandbox/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -240,9 +255,35 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             content,
             records,
             faults,
+            webhook_url,
+            change_product,
             health,
         ],
         openapi_config=None,
         logging_config=None,
         state=State({"sandbox": sandbox}),
     )
+
+
+async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, Any]) -> Answer:
+    """Change the product as its shop owner would and deliver the signed ``PRODUCT_UPDATED``
+    webhook to the configured URL, as Fourthwall does (one attempt here: a test retries by
+    posting the same body again). Answers what was sent and the status it got."""
+    changed = sandbox.fourthwall.change(product_id, change)
+    if not isinstance(changed, Changed):
+        return changed
+    shop_id, envelope = changed.shop_id, changed.envelope
+    body = msgspec.json.encode(envelope)
+    account = next(s for s in sandbox.config.shops if s.shop_id == shop_id)
+    signed = signature(account.webhook_secret or "", body)
+    status: int | None = None
+    if sandbox.config.webhook_url:
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.post(
+                sandbox.config.webhook_url,
+                content=body,
+                headers={"Content-Type": "application/json", SIGNATURE_HEADER: signed},
+            )
+            status = response.status_code
+    sandbox.webhooks.append({"event": envelope, "status": status})
+    return 200, {"body": body.decode(), "signature": signed, "status": status}, {}

@@ -36,6 +36,9 @@ class ShopAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     username: str | None = None
     password: str | None = None
     token: str | None = None
+    # Fourthwall's own id of the shop ("sh_…") and the secret its webhooks are signed with
+    fourthwall_shop_id: str | None = None
+    webhook_secret: str | None = None
 
 
 class Tracker(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,6 +69,7 @@ class SandboxConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     send_retry_after: bool = True
     date_skew_s: float = 300.0
     faults: Faults = msgspec.field(default_factory=Faults)
+    webhook_url: str | None = None  # where the shops' webhooks are delivered (POST)
 
 
 def load_config(path: str | None) -> SandboxConfig:

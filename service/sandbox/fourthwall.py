@@ -6,6 +6,8 @@ import base64
 import secrets
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -14,6 +16,14 @@ from contracts import fourthwall as fw
 from service.sandbox.config import SandboxConfig, Template
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A product a shop owner changed, and Fourthwall's webhook event for it."""
+
+    shop_id: str
+    envelope: dict[str, Any]
 
 
 def _id(prefix: str) -> str:
@@ -94,6 +104,45 @@ class FourthwallSandbox:
         product["state"] = request.state
         answer = {"id": product_id, "name": product["name"], "state": {"type": request.state}}
         return 200, answer, {}
+
+    def change(self, product_id: str, change: dict[str, Any]) -> Changed | Answer:
+        """A shop owner's change in the dashboard (``state`` PUBLIC/HIDDEN/ARCHIVED, ``name``,
+        ``image_url``): the product changed, and the ``PRODUCT_UPDATED`` webhook event for it
+        (the shop's id, the envelope)."""
+        product = self.products.get(product_id)
+        if product is None:
+            return error(404, "OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR", offerId=product_id)
+        state = change.get("state", product["state"])
+        if state not in ("PUBLIC", "HIDDEN", "ARCHIVED"):
+            return error(400, "INVALID_REQUEST_BODY", detail=f"state {state!r}")
+        product["state"] = state
+        product["name"] = change.get("name", product["name"])
+        if change.get("image_url"):
+            product["images"] = [{"url": change["image_url"], "width": 800, "height": 800}]
+        now = datetime.now(UTC)
+        product["updated_at"] = now.isoformat()
+        account = next(s for s in self.config.shops if s.shop_id == product["shop_id"])
+        envelope = {
+            "testMode": False,
+            "id": _id("weve"),
+            "webhookId": "wcon_sandbox",
+            "shopId": account.fourthwall_shop_id or account.shop_id,
+            "type": "PRODUCT_UPDATED",
+            "apiVersion": "V1",
+            "createdAt": now.isoformat(),
+            "data": {
+                "product": {
+                    "id": product_id,
+                    "name": product["name"],
+                    "slug": product_id.lower(),
+                    "type": "STANDARD",
+                    "state": {"type": state},
+                    "images": product.get("images", []),
+                    "updatedAt": product["updated_at"],
+                }
+            },
+        }
+        return Changed(product["shop_id"], envelope)
 
     def _template(self, template_id: str) -> Template | Answer:
         template = self.config.templates.get(template_id)

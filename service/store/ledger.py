@@ -29,7 +29,9 @@ from consumers.ports import (
     DesignState,
     LeaseLost,
     LedgerUnavailable,
+    OurProduct,
     ProductRecord,
+    UpstreamChange,
 )
 from service.store.database import Database
 
@@ -287,6 +289,72 @@ class Ledger:
             (token, now + self.lease_s, *_k(key), now),
         )
         return bool(held)
+
+    # --- Fourthwall's own changes (its webhooks) ------------------------------------------
+
+    async def our_product(self, product_id: str) -> OurProduct | None:
+        row = await self.db.fetchone(
+            "SELECT d.shop_id, d.design_id, d.revision, f.changed_at FROM designs d "
+            "LEFT JOIN fourthwall_changes f ON f.product_id = d.product_id "
+            "WHERE d.product_id = ?",
+            (product_id,),
+        )
+        if row is None:
+            return None
+        return OurProduct(
+            shop_id=str(row[0]),
+            design_id=str(row[1]),
+            revision=int(row[2]),
+            last_change_at=None if row[3] is None else float(row[3]),
+        )
+
+    async def record_change(
+        self, product_id: str, token: str, change: UpstreamChange, available: bool | None
+    ) -> bool:
+        now = self.clock()
+
+        async def write() -> bool:
+            await self._product_held(product_id, token)
+            newest = await self.db.execute(
+                "INSERT INTO fourthwall_changes (product_id, shop_id, changed_at, state, name, "
+                "event_id, applied_at) SELECT CAST(? AS TEXT), shop_id, "
+                "CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), "
+                "CAST(? AS DOUBLE PRECISION) FROM products WHERE product_id = ? "
+                "ON CONFLICT (product_id) DO UPDATE SET changed_at = excluded.changed_at, "
+                "state = excluded.state, name = excluded.name, event_id = excluded.event_id, "
+                "applied_at = excluded.applied_at "
+                "WHERE fourthwall_changes.changed_at < excluded.changed_at",
+                (
+                    product_id,
+                    change.changed_at,
+                    change.state,
+                    change.name,
+                    change.event_id,
+                    now,
+                    product_id,
+                ),
+            )
+            if not newest:
+                return False
+            if available is not None:
+                await self.db.execute(
+                    "UPDATE product_content SET available = ? WHERE product_id = ?",
+                    (1 if available else 0, product_id),
+                )
+            step = _line(
+                f"fourthwall_{change.state.lower()}",
+                None,
+                f"{change.name!r}, Fourthwall event {change.event_id}",
+                now,
+            )
+            await self.db.execute(
+                "UPDATE designs SET history = COALESCE(history, '') || ?, updated_at = ? "
+                "WHERE product_id = ?",
+                (step, now, product_id),
+            )
+            return True
+
+        return await self._recorded(write)
 
     # --- withdrawals ---------------------------------------------------------------------
 

@@ -209,6 +209,22 @@ def _v12(dialect: str) -> list[str]:
     ]
 
 
+def _v13(dialect: str) -> list[str]:
+    """Fourthwall's own product changes (its webhooks): the newest one applied per product, so
+    an older change delivered later (or replayed) does not undo it."""
+    return [
+        """CREATE TABLE fourthwall_changes (
+            product_id TEXT PRIMARY KEY,
+            shop_id TEXT NOT NULL,
+            changed_at DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            name TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            applied_at DOUBLE PRECISION NOT NULL
+        )""",
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -222,6 +238,7 @@ MIGRATIONS = [
     (10, _v10),
     (11, _v11),
     (12, _v12),
+    (13, _v13),
 ]
 
 

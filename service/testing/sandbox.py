@@ -26,6 +26,20 @@ class SandboxHandle:
             records: dict[str, Any] = (await http.get("/_sandbox/records")).json()
             return records
 
+    async def change_product(self, product_id: str, **change: Any) -> dict[str, Any]:
+        """Do what a shop owner does in Fourthwall's dashboard (``state``, ``name``,
+        ``image_url``) and have the sandbox deliver the signed webhook: what it sent and the
+        answer it got."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            response = await http.post(f"/_sandbox/fourthwall/products/{product_id}", json=change)
+            response.raise_for_status()
+            sent: dict[str, Any] = response.json()
+            return sent
+
+    async def set_webhook_url(self, url: str) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            (await http.post("/_sandbox/webhook-url", json={"url": url})).raise_for_status()
+
     async def set_faults(self, **faults: Any) -> None:
         async with httpx.AsyncClient(base_url=self.url) as http:
             (await http.post("/_sandbox/faults", json=faults)).raise_for_status()
@@ -35,7 +49,13 @@ def sandbox_config(shops: int = 3, **overrides: Any) -> SandboxConfig:
     config = SandboxConfig(**overrides)
     for n in range(1, shops + 1):
         config.shops.append(
-            ShopAccount(shop_id=f"shop-{n}", username=f"user-{n}", password=f"fw-password-{n}")
+            ShopAccount(
+                shop_id=f"shop-{n}",
+                username=f"user-{n}",
+                password=f"fw-password-{n}",
+                fourthwall_shop_id=f"sh_sandbox-{n:04d}",
+                webhook_secret=f"fw-webhook-secret-{n}",
+            )
         )
         config.trackers.append(Tracker(tracker_id=f"{n:04d}-5678", private_key=f"lb-key-{n}"))
     return config
@@ -52,8 +72,13 @@ def config_toml(config: SandboxConfig) -> str:
             f'fourthwall_password = "{shop.password}"',
             f'luigisbox_tracker_id = "{tracker.tracker_id}"',
             f'luigisbox_private_key = "{tracker.private_key}"',
-            "",
         ]
+        if shop.fourthwall_shop_id and shop.webhook_secret:
+            lines += [
+                f'fourthwall_shop_id = "{shop.fourthwall_shop_id}"',
+                f'fourthwall_webhook_secret = "{shop.webhook_secret}"',
+            ]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -100,9 +100,19 @@ class LuigisBoxClient:
     async def index_content(self, shop_id: str, item: ContentObject) -> None:
         """ "Content Update" (``POST /v1/content``, a full replacement of the object). An
         answer that names the object among its errors is a permanent failure."""
+        await self._put_content(shop_id, item, "POST")
+
+    async def update_content(self, shop_id: str, item: ContentObject) -> None:
+        """ "Partial Content Update" (``PATCH /v1/content``): the object's given fields change,
+        the others stay."""
+        await self._put_content(shop_id, item, "PATCH")
+
+    async def _put_content(self, shop_id: str, item: ContentObject, method: str) -> None:
         account = self._account(shop_id)
         body = _encoder.encode(ContentUpdate(objects=[item]))
-        response = await self._request(account, CONTENT_PATH, body, CONTENT_PATH, content=True)
+        response = await self._request(
+            account, CONTENT_PATH, body, CONTENT_PATH, content=True, method=method
+        )
         result = decode_success("luigisbox", response, ContentResult)
         if result.errors_count or result.errors:
             raise UpstreamError(

@@ -154,7 +154,7 @@ def test_default_is_one_role_running_everything(helm: str) -> None:
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "run",
         "--consumers",
-        "design-approved,product-created,design-withdrawn",
+        "design-approved,product-created,design-withdrawn,fourthwall-changes",
     ]
     assert not [d for d in docs if d["kind"] == "Job"]  # SQLite: each pod migrates at start
 
@@ -286,7 +286,7 @@ def test_existing_secret_is_used_and_not_created(helm: str) -> None:
         (["--set", "persistence.enabled=false"], "is lost with the pod"),
         # a consumer no role runs: its queue would fill with nobody acting on it
         (
-            ["--set", "defaultRole.consumers={design-approved,product-created}"],
+            ["--set", "defaultRole.consumers={design-approved,product-created,fourthwall-changes}"],
             "no role runs the design-withdrawn consumer",
         ),
     ],

@@ -41,6 +41,7 @@ def test_every_event_type_has_a_channel_and_the_direction_we_use_it_in() -> None
     assert actions == {
         "designApproved": "receive",
         "designWithdrawn": "receive",
+        "fourthwallProductChanged": "receive",
         "productCreated": "send",
         "productFailed": "send",
         "pinsCreated": "send",

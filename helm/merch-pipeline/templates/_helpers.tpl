@@ -69,11 +69,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $running := list -}}
 {{- range $role, $spec := (include "merch-pipeline.roles" . | fromYaml) -}}
 {{- if not $spec.consumers -}}
-{{- fail (printf "roles.%s.consumers is empty: list design-approved, product-created and/or design-withdrawn" $role) -}}
+{{- fail (printf "roles.%s.consumers is empty: list design-approved, product-created, design-withdrawn and/or fourthwall-changes" $role) -}}
 {{- end -}}
 {{- $running = concat $running $spec.consumers -}}
 {{- end -}}
-{{- range list "design-approved" "product-created" "design-withdrawn" -}}
+{{- range list "design-approved" "product-created" "design-withdrawn" "fourthwall-changes" -}}
 {{- if not (has . $running) -}}
 {{- fail (printf "no role runs the %s consumer: its queue would fill and nobody would act on it. Add it to a role's consumers (docs/deployment.md, roles)." .) -}}
 {{- end -}}
