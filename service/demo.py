@@ -77,6 +77,7 @@ class Track:
     revision: int = 1
     catalogue: str = ""  # the product's object in Luigi's Box: available, or hidden (dormant)
     withdrawn: str = ""  # why the product was retired (superseded, or its design withdrawn)
+    upstream: str = ""  # what the shop owner did to it in Fourthwall (its webhook)
     failed: str = ""
     finished_at: float | None = None
 
@@ -132,7 +133,16 @@ def _accounts(shops: int) -> tuple[SandboxConfig, dict[str, str], str]:
             sandbox.trackers.append(Tracker(tracker_id="9999-0000", private_key=env_key))
             continue
         password, key = secrets.token_urlsafe(12), secrets.token_urlsafe(16)
-        sandbox.shops.append(ShopAccount(shop_id=shop_id, username=f"api-{n}", password=password))
+        hook_secret = secrets.token_urlsafe(16)
+        sandbox.shops.append(
+            ShopAccount(
+                shop_id=shop_id,
+                username=f"api-{n}",
+                password=password,
+                fourthwall_shop_id=f"sh_demo-{n}",
+                webhook_secret=hook_secret,
+            )
+        )
         sandbox.trackers.append(Tracker(tracker_id=f"{n:04d}-{n:04d}", private_key=key))
         lines += [
             "[[shops]]",
@@ -142,6 +152,8 @@ def _accounts(shops: int) -> tuple[SandboxConfig, dict[str, str], str]:
             f'luigisbox_tracker_id = "{n:04d}-{n:04d}"',
             f'luigisbox_private_key = "{key}"',
             'item_identity_template = "/products/{product_id}"',
+            f'fourthwall_shop_id = "sh_demo-{n}"',
+            f'fourthwall_webhook_secret = "{hook_secret}"',
             "",
         ]
     env = {
@@ -245,6 +257,10 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
         ok = ok and await _round(console, exchange, watch, tracks, [revised], timeout_s, 1)
         # The first shop withdraws its second design: its product is hidden and unpinned.
         ok = ok and await _withdraw(console, exchange, watch, tracks, designs[1], timeout_s)
+        # The second shop's owner publishes its hidden product in Fourthwall's dashboard: the
+        # webhook makes its catalogue object available, and its dormant pins show.
+        hook = f"http://127.0.0.1:{http_port}/webhooks/fourthwall"
+        ok = ok and await _published_upstream(sandbox_url, hook, tracks, designs[3], timeout_s)
         elapsed = time.monotonic() - started
         await _catalogue(sandbox_url, tracks)
     finally:
@@ -308,6 +324,36 @@ async def _withdraw(
         routing_key=DESIGN_WITHDRAWN.routing_key,
     )
     return await _follow(console, watch, tracks, timeout_s, 1)
+
+
+async def _published_upstream(
+    sandbox_url: str,
+    hook: str,
+    tracks: dict[str, Track],
+    design: DesignApprovedV1,
+    timeout_s: float,
+) -> bool:
+    """Publish ``design``'s hidden product in the sandbox's Fourthwall (which delivers the
+    signed webhook) and wait until the catalogue object is available."""
+    track = tracks[_key(design.design_id, design.revision)]
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as http:
+        (await http.post("/_sandbox/webhook-url", json={"url": hook})).raise_for_status()
+        sent = await http.post(
+            f"/_sandbox/fourthwall/products/{track.product_id}", json={"state": "PUBLIC"}
+        )
+        if sent.status_code != 200 or sent.json().get("status") != 200:
+            return False
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            records = (await http.get("/_sandbox/records")).json()
+            for catalogue in records["content"].values():
+                for item in catalogue.values():
+                    fields = item["fields"]
+                    if fields.get("product_id") == track.product_id and fields["availability"]:
+                        track.upstream = "published"
+                        return True
+            await asyncio.sleep(0.05)
+    return False
 
 
 def _designs(shops: int, per_shop: int, run_id: str, sketch: str) -> list[DesignApprovedV1]:
@@ -419,6 +465,7 @@ def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path
         "indexed",
         "scopes",
         "retired",
+        "in Fourthwall",
         "seconds",
     )
     for column in columns:
@@ -433,6 +480,7 @@ def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path
             t.catalogue or "—",
             ", ".join(t.scopes) or "—",
             t.withdrawn or "—",
+            t.upstream or "—",
             took,
         )
     console.print(table)
