@@ -12,10 +12,13 @@ import httpx
 import msgspec
 import pytest
 
-from contracts.events import ProductCreatedV1, ProductWithdrawnV1
+from consumers.ports import DesignKey
+from contracts.events import DesignApprovedV1, ProductCreatedV1, ProductWithdrawnV1
 from contracts.fourthwall_webhooks import SIGNATURE_HEADER, signature
 from service.broker.codec import event_message
+from service.design_refs import design_link
 from service.samples import design_event, sample_design
+from service.secrets import Secret
 from service.settings import Settings
 from service.testing.broker import EventWatcher, publish, watching
 from service.testing.inprocess import running_service
@@ -23,6 +26,8 @@ from service.testing.polling import eventually
 from service.testing.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.integration
+
+TOKEN = "admin-token-for-tests-0123456789"
 
 
 def _item(records: dict[str, Any], product_id: str) -> dict[str, Any] | None:
@@ -38,7 +43,9 @@ def _scopes(records: dict[str, Any], product_id: str) -> list[dict[str, Any]]:
     return [s for s in records["scopes"] if product_id in str(s["request"])]
 
 
-async def _promoted(watcher: EventWatcher, amqp_url: str, n: int, published: bool) -> str:
+async def _promoted(
+    watcher: EventWatcher, amqp_url: str, n: int, published: bool
+) -> tuple[DesignApprovedV1, str]:
     design = sample_design("shop-1", n, f"fw-{uuid.uuid4().hex[:6]}")
     spec = msgspec.structs.replace(design.product, publish_on_create=published)
     await publish(
@@ -49,7 +56,7 @@ async def _promoted(watcher: EventWatcher, amqp_url: str, n: int, published: boo
     product = next(
         c for c in created if isinstance(c, ProductCreatedV1) and c.design_id == design.design_id
     )
-    return product.product_id
+    return design, product.product_id
 
 
 async def _until_item(sandbox: SandboxHandle, product_id: str, **fields: Any) -> dict[str, Any]:
@@ -65,9 +72,10 @@ async def _until_item(sandbox: SandboxHandle, product_id: str, **fields: Any) ->
 async def test_published_renamed_hidden_and_archived_reach_luigis_box(
     settings: Settings, sandbox: SandboxHandle, amqp_url: str
 ) -> None:
+    settings = msgspec.structs.replace(settings, admin_token=Secret(TOKEN))
     await sandbox.set_webhook_url(f"http://127.0.0.1:{settings.http_port}/webhooks/fourthwall")
     async with watching(amqp_url) as watcher, running_service(settings):
-        product_id = await _promoted(watcher, amqp_url, 0, published=False)
+        design, product_id = await _promoted(watcher, amqp_url, 0, published=False)
         dormant = _item(await sandbox.records(), product_id)
         assert dormant is not None and dormant["fields"]["availability"] == 0
 
@@ -85,6 +93,20 @@ async def test_published_renamed_hidden_and_archived_reach_luigis_box(
         await sandbox.change_product(product_id, state="ARCHIVED")
         (gone,) = await watcher.wait_for("product.withdrawn", 1)
         records = await sandbox.records()
+        link = design_link(DesignKey(design.shop_id, design.design_id, design.revision))
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{settings.http_port}",
+            headers={"authorization": f"Bearer {TOKEN}"},
+        ) as admin:
+            detail = (await admin.get(link)).json()
+    # each change is on the design's history, in the operator's view
+    steps = [s["step"] for s in detail["steps"] if s["step"].startswith("fourthwall_")]
+    assert steps == [
+        "fourthwall_public",
+        "fourthwall_public",
+        "fourthwall_hidden",
+        "fourthwall_archived",
+    ]
     assert isinstance(gone.data, ProductWithdrawnV1)
     assert (gone.data.product_id, gone.data.reason) == (product_id, "archived_upstream")
     assert _item(records, product_id) is None
@@ -133,7 +155,7 @@ async def test_what_should_change_nothing_changes_nothing(
     fw_shop, secret = account.fourthwall_shop_id, account.webhook_secret
     keys = ("product.created", "pins.created", "fourthwall.product.changed")
     async with watching(amqp_url, keys) as watcher, running_service(settings):
-        product_id = await _promoted(watcher, amqp_url, 1, published=True)
+        _, product_id = await _promoted(watcher, amqp_url, 1, published=True)
         now = datetime.now(UTC)
         newer = _envelope(fw_shop, product_id, "Newer name", now)
         older = _envelope(fw_shop, product_id, "Older name", now - timedelta(minutes=5))
