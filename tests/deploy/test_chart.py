@@ -215,6 +215,7 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         "MerchPipelineNeedsReconciliation",
         "MerchPipelineDeadLettersGrowing",
         "MerchPipelineFourthwallThrottled",
+        "MerchPipelineFourthwallWebhooksRefused",
         "MerchPipelineLedgerDown",
         "MerchPipelineParkedNotReleased",
         "MerchPipelineBrokerLost",
