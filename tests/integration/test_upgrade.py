@@ -17,7 +17,7 @@ from service.broker.topology import DESIGN_APPROVED_QUEUE, PRODUCT_CREATED_QUEUE
 from service.samples import design_event, sample_design, withdrawal
 from service.settings import Settings
 from service.store.database import open_database
-from service.store.migrations import current_version, migrate
+from service.store.migrations import MIGRATIONS, current_version, migrate
 from service.testing.broker import publish, watching
 from service.testing.inprocess import running_service
 
@@ -61,8 +61,8 @@ async def test_the_withdrawal_release_starts_on_a_ledger_and_broker_of_the_relea
     settings: Settings, amqp_url: str, tmp_path: Path
 ) -> None:
     """Schema 11 with a promoted design, a broker with only the two queues of the release
-    before: the service starts, declares the withdrawal queue, migrates to 12, and a withdrawal
-    of that design retires the product made before the upgrade."""
+    before: the service starts, declares the new queues, migrates to the newest schema, and a
+    withdrawal of that design retires the product made before the upgrade."""
     database_url = f"sqlite:///{tmp_path / 'previous.sqlite3'}"
     db = await open_database(database_url)
     assert await migrate(db, up_to=11) == list(range(1, 12))
@@ -85,6 +85,6 @@ async def test_the_withdrawal_release_starts_on_a_ledger_and_broker_of_the_relea
     assert gone.data.product_id == pinned.data.product_id  # type: ignore[union-attr]
     db = await open_database(database_url)
     try:
-        assert await current_version(db) == 12
+        assert await current_version(db) == MIGRATIONS[-1][0]
     finally:
         await db.close()
