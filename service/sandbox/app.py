@@ -219,6 +219,27 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def content(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _content(sandbox, request))
 
+    return Litestar(
+        route_handlers=[
+            customizations,
+            products,
+            scope,
+            scopes,
+            product_state,
+            delete_scope,
+            content,
+            *_sandbox_routes(sandbox),
+        ],
+        openapi_config=None,
+        logging_config=None,
+        state=State({"sandbox": sandbox}),
+    )
+
+
+def _sandbox_routes(sandbox: Sandbox) -> list[Any]:
+    """``/_sandbox/*``: what tests and the demo ask of the sandbox (its records, faults, the
+    webhook target, a shop owner's product change)."""
+
     @get("/_sandbox/records")
     async def records() -> Response[bytes]:
         return Response(msgspec.json.encode(sandbox.records()), media_type="application/json")
@@ -244,25 +265,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    return Litestar(
-        route_handlers=[
-            customizations,
-            products,
-            scope,
-            scopes,
-            product_state,
-            delete_scope,
-            content,
-            records,
-            faults,
-            webhook_url,
-            change_product,
-            health,
-        ],
-        openapi_config=None,
-        logging_config=None,
-        state=State({"sandbox": sandbox}),
-    )
+    return [records, faults, webhook_url, change_product, health]
 
 
 async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, Any]) -> Answer:
