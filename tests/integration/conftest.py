@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from service.settings import Settings
 from service.store.database import Database, open_database
 from service.store.migrations import migrate
 from service.testing.postgres import throwaway_postgres
@@ -26,3 +28,15 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         await migrate(database)
         yield database
         await database.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def ledger_settings(
+    request: pytest.FixtureRequest, settings: Settings
+) -> AsyncIterator[Settings]:
+    """The service's settings on each kind of ledger (a throwaway PostgreSQL database)."""
+    if request.param == "sqlite":
+        yield settings
+        return
+    async with throwaway_postgres() as url:
+        yield msgspec.structs.replace(settings, database_url=url)

@@ -4,7 +4,6 @@ an approval of a revision older than one recorded changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -22,7 +21,6 @@ from service.settings import Settings
 from service.testing.broker import EventWatcher, publish, watching
 from service.testing.inprocess import running_service
 from service.testing.polling import eventually
-from service.testing.postgres import throwaway_postgres
 from service.testing.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.integration
@@ -50,18 +48,6 @@ async def _created(watcher: EventWatcher, revision: int) -> ProductCreatedV1:
         return None
 
     return await eventually(found, what=f"product.created of revision {revision}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def ledger_settings(
-    request: pytest.FixtureRequest, settings: Settings
-) -> AsyncIterator[Settings]:
-    """The service's settings on each kind of ledger (a throwaway PostgreSQL database)."""
-    if request.param == "sqlite":
-        yield settings
-        return
-    async with throwaway_postgres() as url:
-        yield msgspec.structs.replace(settings, database_url=url)
 
 
 async def test_revision_2_retires_the_revision_1_product(

@@ -4,8 +4,6 @@ twice; and an approval of a withdrawn design made later creates nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aio_pika
 import httpx
 import msgspec
@@ -26,24 +24,12 @@ from service.settings import Settings
 from service.testing.broker import EventWatcher, publish, queue_messages, watching
 from service.testing.inprocess import running_service
 from service.testing.polling import eventually
-from service.testing.postgres import throwaway_postgres
 from service.testing.sandbox import SandboxHandle
 from tests.integration.test_revisions import _design_state, _visible, revision
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "admin-token-for-tests-0123456789"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def ledger_settings(
-    request: pytest.FixtureRequest, settings: Settings
-) -> AsyncIterator[Settings]:
-    if request.param == "sqlite":
-        yield settings
-        return
-    async with throwaway_postgres() as url:
-        yield msgspec.structs.replace(settings, database_url=url)
 
 
 async def _withdraw(amqp_url: str, data: DesignWithdrawnV1) -> None:
