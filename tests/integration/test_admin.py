@@ -18,7 +18,7 @@ from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
 from service.broker.codec import event_message
 from service.design_refs import design_ref
 from service.samples import design_event, sample_design
-from service.settings import Settings, load_settings
+from service.settings import CONSUMERS, Settings, load_settings
 from service.testing.broker import Seen, publish, watching
 from service.testing.inprocess import running_service
 from service.testing.polling import eventually
@@ -134,11 +134,7 @@ async def test_quota_and_consumers(admin: httpx.AsyncClient) -> None:
     quota = (await admin.get("/admin/shops/shop-1/quota")).json()
     assert (quota["heavy_calls"], quota["heavy_window_s"], quota["calls_in_window"]) == (5, 60.0, 4)
     consumers = (await admin.get("/admin/consumers")).json()
-    assert {c["name"] for c in consumers} == {
-        "design-approved",
-        "product-created",
-        "design-withdrawn",
-    }
+    assert {c["name"] for c in consumers} == set(CONSUMERS)
     assert all(c["attached"] for c in consumers)
 
 
