@@ -89,8 +89,10 @@ async def _withdraw_revision(
     """One revision, under its lease: its product retired (if it has one), then the revision
     recorded as withdrawn. While an approval holds the lease, come back later."""
     key = DesignKey(withdrawal.shop_id, withdrawal.design_id, revision.revision)
-    if not await ports.ledger.hold_revision(key, delivery.token):
+    held = await ports.ledger.hold_revision(key, delivery.token)
+    if held is None:
         return Defer(reason="design_busy", delay_s=ports.busy_delay_s)
+    revision = held  # as it is under the lease, not as it was listed
     try:
         events: list[Outgoing] = []
         if revision.product_id is not None and revision.product_state != "superseded":

@@ -299,8 +299,10 @@ class WithdrawalLedger(ProductLedger, Protocol):
 
     async def revisions(self, shop_id: str, design_id: str) -> list[DesignRevision]: ...
 
-    async def hold_revision(self, key: DesignKey, token: str) -> bool:
-        """Lease a recorded revision to ``token``; False while another delivery holds it."""
+    async def hold_revision(self, key: DesignKey, token: str) -> DesignRevision | None:
+        """Lease a recorded revision to ``token`` and read it as it is now (an approval may
+        have made its product since the revisions were listed); None while another delivery
+        holds it."""
         ...
 
     async def record_withdrawn(self, key: DesignKey, token: str, detail: str) -> None:

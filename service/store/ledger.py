@@ -281,14 +281,23 @@ class Ledger:
         )
         self._let_go.add((key, token))
 
-    async def hold_revision(self, key: DesignKey, token: str) -> bool:
+    async def hold_revision(self, key: DesignKey, token: str) -> DesignRevision | None:
         now = self.clock()
-        held = await self.db.execute(
+        row = await self.db.fetchone(
             "UPDATE designs SET lease_owner = ?, lease_until = ? "
-            f"WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?)",
+            f"WHERE {_KEY} AND (lease_owner IS NULL OR lease_until < ?) "
+            "RETURNING state, product_id, "
+            "(SELECT p.state FROM products p WHERE p.product_id = designs.product_id)",
             (token, now + self.lease_s, *_k(key), now),
         )
-        return bool(held)
+        if row is None:
+            return None
+        return DesignRevision(
+            revision=key.revision,
+            state=str(row[0]),
+            product_id=None if row[1] is None else str(row[1]),
+            product_state=None if row[2] is None else str(row[2]),
+        )
 
     # --- Fourthwall's own changes (its webhooks) ------------------------------------------
 
