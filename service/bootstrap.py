@@ -8,6 +8,7 @@ lifecycle) as one ``Wiring``. Nothing else constructs an adapter.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 
 from consumers import design_approved, design_withdrawn, fourthwall_changes, product_created
 from consumers.outcomes import Outcome
@@ -37,6 +40,7 @@ from service.health import Readiness, readiness
 from service.ledger_watch import LedgerWatch
 from service.observability.metrics import Metrics
 from service.observability.scrape import render_metrics
+from service.observability.tracing import TracingConfigError, tracer_of, tracer_provider
 from service.operations import Operations
 from service.publish import PRODUCER_EVENTS
 from service.quota.limits import limits_for
@@ -93,12 +97,19 @@ class Resources:
     metrics: Metrics
     ledger_watch: LedgerWatch
     parking: ParkingLot
+    tracing: TracerProvider | None = None  # None: tracing off (OpenTelemetry's no-op tracer)
+
+    @property
+    def tracer(self) -> Tracer:
+        return tracer_of(self.tracing)
 
     async def aclose(self) -> None:
         await self.ledger_watch.close()
         await self.fourthwall_http.aclose()
         await self.luigisbox_http.aclose()
         await self.db.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # exports what is still batched
 
 
 async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
@@ -108,7 +119,16 @@ async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
     return db, Ledger(db, lease_s=settings.lease_s)
 
 
-async def open_resources(settings: Settings) -> Resources:
+def tracing_from_environment() -> TracerProvider | None:
+    """The ``OTEL_*`` variables' tracer provider (service/observability/tracing.py)."""
+    try:
+        return tracer_provider(os.environ)
+    except TracingConfigError as exc:
+        raise SettingsError("OTEL_TRACES_EXPORTER", str(exc)) from None
+
+
+async def open_resources(settings: Settings, tracing: TracerProvider | None = None) -> Resources:
+    tracing = tracing if tracing is not None else tracing_from_environment()
     db, ledger = await open_ledger(settings)
     metrics = Metrics()
     watch = LedgerWatch(ledger, settings.ledger_probe_interval_s, metrics)
@@ -132,6 +152,7 @@ async def open_resources(settings: Settings) -> Resources:
         metrics=metrics,
         ledger_watch=watch,
         parking=ParkingLot(db),
+        tracing=tracing,
     )
 
 
@@ -171,6 +192,7 @@ def build_consumers(
             resources.fourthwall_http,
             partial(fourthwall_auth, settings),
             observe=resources.metrics.observe_call,
+            tracer=resources.tracer,
         ),
         failpoints,
     )
@@ -179,6 +201,7 @@ def build_consumers(
             resources.luigisbox_http,
             partial(luigisbox_account, settings),
             observe=resources.metrics.observe_call,
+            tracer=resources.tracer,
         ),
         failpoints,
     )
@@ -257,6 +280,7 @@ def consume_loop(
         metrics=resources.metrics,
         ledger_down=resources.ledger_watch.down,
         park=parker(resources.parking, releaser, bound.names.queue),
+        tracer=resources.tracer,
     )
 
 
@@ -279,8 +303,12 @@ class Wiring:
         await self.resources.aclose()
 
 
-async def wire(settings: Settings, consumer_names: tuple[str, ...]) -> Wiring:
-    resources = await open_resources(settings)
+async def wire(
+    settings: Settings, consumer_names: tuple[str, ...], tracing: TracerProvider | None = None
+) -> Wiring:
+    """Open and build everything; ``tracing`` replaces the ``OTEL_*`` variables' provider (the
+    tests' in-memory exporter)."""
+    resources = await open_resources(settings, tracing)
     try:
         return assemble(settings, consumer_names, resources)
     except BaseException:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from service.observability.tracing import current_ids
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -14,6 +17,12 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+def _trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``trace_id`` and ``span_id`` of the active span, when tracing is on."""
+    event.update(current_ids())
+    return event
 
 
 def configure_logging(log_format: str = "auto", level: str = "info", stream: Any = None) -> None:
@@ -27,6 +36,7 @@ def configure_logging(log_format: str = "auto", level: str = "info", stream: Any
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

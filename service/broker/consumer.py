@@ -18,18 +18,21 @@ from typing import Any
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry
 from consumers.ports import Delivery, LedgerUnavailable
 from contracts.cloudevents import CloudEvent, encode_structured
 from contracts.errors import ContractError
-from contracts.events import EventData, decode_data, event_type_of, make_event
+from contracts.events import EXCHANGE, EventData, decode_data, event_type_of, make_event
 from contracts.timestamps import now_iso
 from service.broker import headers
 from service.broker.codec import copy_message, decode_message
 from service.broker.publisher import Publishes
 from service.broker.topology import QueueNames
 from service.observability.metrics import Metrics
+from service.observability.tracing import context_of, traceparent_of
 
 log = structlog.get_logger("merch_pipeline.consumer")
 
@@ -40,6 +43,7 @@ LedgerDown = Callable[[LedgerUnavailable], Awaitable[None]]
 # Parks a deferred message (as it would be put back) until its wait is over; see parking.py.
 Park = Callable[[aio_pika.Message, Any, Defer], Awaitable[None]]
 PARKED_REASONS = frozenset({"quota", "throttled"})  # waits for the shop's quota
+FAILED_OUTCOMES = frozenset({"rejected", "exhausted", "dead-lettered"})
 # A message whose outcome could not be settled (its events' publish failed: the publishing
 # channel was away) is handed back after this pause, while its own channel is open; a channel
 # that is gone hands it back by itself.
@@ -106,6 +110,7 @@ class Consumer:
     after_publish: AfterPublish | None = None
     metrics: Metrics | None = None
     ledger_down: LedgerDown | None = None  # pauses the process's consumers (LedgerWatch.down)
+    tracer: Tracer = field(default_factory=trace.NoOpTracer)
     park: Park | None = None  # where quota waits go instead of the delay queues
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -123,7 +128,11 @@ class Consumer:
         )
         outcome = "unsettled"
         try:
-            outcome = await self._process(message)
+            with self._span(message) as span:
+                outcome = await self._process(message)
+                span.set_attribute("merch.outcome", outcome)
+                if outcome in FAILED_OUTCOMES:
+                    span.set_status(StatusCode.ERROR, outcome)
             log.info(
                 "message.handled",
                 outcome=outcome,
@@ -148,6 +157,22 @@ class Consumer:
                 self.idle.set()
             structlog.contextvars.clear_contextvars()
 
+    def _span(self, message: AbstractIncomingMessage) -> Any:
+        """The delivery's CONSUMER span, a child of the span that published the message (its
+        AMQP ``traceparent`` header, a copy of the CloudEvent's)."""
+        return self.tracer.start_as_current_span(
+            f"{self.names.queue} process",
+            context=context_of(_text((message.headers or {}).get(headers.TRACEPARENT))),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.destination.name": self.names.queue,
+                "messaging.message.id": message.message_id or "",
+            },
+        )
+
     async def _process(self, message: AbstractIncomingMessage) -> str:
         seen = headers.received(message.headers)
         try:
@@ -160,6 +185,9 @@ class Consumer:
             await message.ack()
             return "dead-lettered"
         structlog.contextvars.bind_contextvars(attempt=seen.attempt, **_identity(data))
+        trace.get_current_span().set_attributes(
+            {"merch.attempt": seen.attempt, **{f"merch.{k}": v for k, v in _identity(data).items()}}
+        )
         delivery = Delivery(
             attempt=seen.attempt,
             final=seen.attempt >= self.policy.max_attempts,
@@ -305,18 +333,31 @@ class Consumer:
             self.metrics.quota_wait_seconds.observe(outcome.delay_s)
 
     async def _publish(self, cause: CloudEvent, events: list[Outgoing]) -> None:
+        """Each event under a PRODUCER span whose context it carries (the CloudEvents
+        distributed tracing extension, and the AMQP header); without tracing, the cause's."""
         for outgoing in events:
-            cloud_event = make_event(
-                outgoing.data,
-                event_id=outgoing.event_id,
-                time=now_iso(),
-                correlation_id=cause.correlationid or cause.id,
-                traceparent=cause.traceparent,
-                subject=outgoing.subject,
-            )
-            await self.publisher.publish_event(
-                cloud_event, event_type_of(outgoing.data).routing_key
-            )
+            routing_key = event_type_of(outgoing.data).routing_key
+            with self.tracer.start_as_current_span(
+                f"{routing_key} publish",
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "send",
+                    "messaging.operation.name": "publish",
+                    "messaging.destination.name": EXCHANGE,
+                    "messaging.rabbitmq.destination.routing_key": routing_key,
+                    "messaging.message.id": outgoing.event_id,
+                },
+            ) as span:
+                cloud_event = make_event(
+                    outgoing.data,
+                    event_id=outgoing.event_id,
+                    time=now_iso(),
+                    correlation_id=cause.correlationid or cause.id,
+                    traceparent=traceparent_of(span) or cause.traceparent,
+                    subject=outgoing.subject,
+                )
+                await self.publisher.publish_event(cloud_event, routing_key)
 
     def _failure(
         self,
@@ -353,3 +394,9 @@ async def _hand_back(message: AbstractIncomingMessage) -> None:
         await message.nack(requeue=True)
     except Exception as exc:  # its channel is gone: the broker requeued it already
         log.info("message.hand_back_skipped", error=type(exc).__name__)
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode(errors="replace")
+    return value if isinstance(value, str) else None

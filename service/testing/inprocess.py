@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from service.bootstrap import wire
 from service.runtime import Service
 from service.settings import CONSUMERS, Settings
@@ -14,11 +16,13 @@ from service.testing.polling import eventually
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, consumers: tuple[str, ...] | None = None
+    settings: Settings,
+    consumers: tuple[str, ...] | None = None,
+    tracing: TracerProvider | None = None,
 ) -> AsyncIterator[Service]:
     """Wire and run the service until the block ends; ready when the block starts."""
     stop = asyncio.Event()
-    wiring = await wire(settings, consumers or CONSUMERS)
+    wiring = await wire(settings, consumers or CONSUMERS, tracing)
     service = Service(wiring)
     task = asyncio.create_task(service.run(stop))
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import httpx
 import msgspec
+from opentelemetry.trace import Tracer
 
 from consumers.ports import MissingCredentials, UpstreamError
 from contracts.fourthwall import (
@@ -60,10 +61,12 @@ class FourthwallClient:
         http: httpx.AsyncClient,
         auth_for: Callable[[str], FourthwallAuth | None],
         observe: CallObserver | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._http = http
         self._auth_for = auth_for
         self._observe = observe
+        self._tracer = tracer
 
     async def create_customization(
         self, shop_id: str, request: CreateCustomizationRequestV1
@@ -108,6 +111,10 @@ class FourthwallClient:
             response = await send(
                 "fourthwall",
                 lambda: self._http.request(method, path, content=body, headers=headers),
+                tracer=self._tracer,
+                method=method,
+                route=endpoint or path,
+                host=self._http.base_url.host,
             )
             status = response.status_code
         finally:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import httpx
 import msgspec
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from consumers.ports import Api, UpstreamError
 
@@ -44,8 +45,42 @@ def retry_after_s(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-async def send(api: Api, request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-    """Run ``request``; a network failure becomes a retryable ``UpstreamError``."""
+async def send(
+    api: Api,
+    request: Callable[[], Awaitable[httpx.Response]],
+    *,
+    tracer: Tracer | None = None,
+    method: str = "POST",
+    route: str = "",
+    host: str = "",
+) -> httpx.Response:
+    """Run ``request`` under a CLIENT span (method, route template, host, status: never a
+    header, a body or a credential); a network failure becomes a retryable
+    ``UpstreamError``."""
+    if tracer is None:
+        return await _send(api, request)
+    attributes = {
+        "http.request.method": method,
+        "url.template": route,
+        "server.address": host,
+        "merch.upstream": api,
+    }
+    name = f"{method} {route}"
+    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        try:
+            response = await _send(api, request)
+        except UpstreamError as exc:
+            span.set_status(StatusCode.ERROR, exc.code)
+            span.set_attribute("error.type", exc.code)
+            raise
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 400:
+            span.set_status(StatusCode.ERROR, str(response.status_code))
+            span.set_attribute("error.type", str(response.status_code))
+        return response
+
+
+async def _send(api: Api, request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
     try:
         return await request()
     except httpx.TimeoutException as exc:

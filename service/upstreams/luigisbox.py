@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import msgspec
+from opentelemetry.trace import Tracer
 
 from consumers.ports import MissingCredentials, UpstreamError
 from contracts.luigisbox import (
@@ -72,11 +73,13 @@ class LuigisBoxClient:
         account_for: Callable[[str], LuigisBoxAccount | None],
         observe: CallObserver | None = None,
         date: Callable[[], str] = luigisbox_auth.now_http_date,
+        tracer: Tracer | None = None,
     ) -> None:
         self._http = http
         self._account_for = account_for
         self._observe = observe
         self._date = date
+        self._tracer = tracer
 
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse:
         account = self._account(shop_id)
@@ -181,6 +184,10 @@ class LuigisBoxClient:
                 lambda: self._http.request(
                     method, path, content=body, headers=headers, params=query
                 ),
+                tracer=self._tracer,
+                method=method,
+                route=endpoint,
+                host=self._http.base_url.host,
             )
             status = response.status_code
         finally:

@@ -332,3 +332,25 @@ def test_notes_tell_where_the_api_and_dead_letters_are(helm: str, tmp_path: Path
     assert "merch-pipeline.design-approved.dead-letter" in rendered
     assert "admin routes are off" in rendered
     assert "SQLite" in rendered  # the default database is called out
+
+
+def test_tracing_is_off_until_an_endpoint_is_set_and_then_may_reach_the_collector(
+    helm: str,
+) -> None:
+    def rendered(*extra: str) -> tuple[dict[str, str], list[int]]:
+        result = render(helm, [], "--set", "networkPolicy.enabled=true", *extra)
+        assert result.returncode == 0, result.stderr
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+        config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+        policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+        ports = [p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]]
+        return config, ports
+
+    config, ports = rendered()
+    assert not [k for k in config if k.startswith("OTEL_")] and 4318 not in ports
+    config, ports = rendered("--set", "tracing.endpoint=http://otel-collector:4318")
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert config["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    assert 4318 in ports
+    refused = render(helm, [], "--set", "tracing.endpoint=otel-collector:4318")
+    assert refused.returncode != 0 and "tracing.endpoint" in refused.stderr
