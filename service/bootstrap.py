@@ -179,6 +179,25 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(settings.max_attempts, settings.retry_delays_s, settings.retry_jitter)
 
 
+def upstream_clients(
+    settings: Settings, resources: Resources, failpoints: Failpoints | None
+) -> tuple[FourthwallClient, LuigisBoxClient]:
+    """Both upstreams' clients on the process's pooled HTTP clients, metered and traced."""
+    fourthwall = FourthwallClient(
+        resources.fourthwall_http,
+        partial(fourthwall_auth, settings),
+        observe=resources.metrics.observe_call,
+        tracer=resources.tracer,
+    )
+    luigisbox = LuigisBoxClient(
+        resources.luigisbox_http,
+        partial(luigisbox_account, settings),
+        observe=resources.metrics.observe_call,
+        tracer=resources.tracer,
+    )
+    return tripwire(fourthwall, failpoints), tripwire(luigisbox, failpoints)
+
+
 def build_consumers(
     settings: Settings,
     resources: Resources,
@@ -187,24 +206,7 @@ def build_consumers(
 ) -> list[BoundConsumer]:
     """The handlers of ``names``, bound to their ports."""
     ledger = tripwire(resources.ledger, failpoints)
-    fourthwall = tripwire(
-        FourthwallClient(
-            resources.fourthwall_http,
-            partial(fourthwall_auth, settings),
-            observe=resources.metrics.observe_call,
-            tracer=resources.tracer,
-        ),
-        failpoints,
-    )
-    luigisbox = tripwire(
-        LuigisBoxClient(
-            resources.luigisbox_http,
-            partial(luigisbox_account, settings),
-            observe=resources.metrics.observe_call,
-            tracer=resources.tracer,
-        ),
-        failpoints,
-    )
+    fourthwall, luigisbox = upstream_clients(settings, resources, failpoints)
     busy = min(settings.retry_delays_s)
 
     async def mark_published(created: Any) -> None:
