@@ -63,7 +63,7 @@ async def handle(withdrawal: DesignWithdrawnV1, delivery: Delivery, *, ports: Po
         if not covers(withdrawal, revision.revision):
             continue
         try:
-            outcome = await _withdraw_revision(withdrawal, revision, delivery, ports)
+            outcome = await _withdraw_revision(withdrawal, revision.revision, delivery, ports)
         except LeaseLost:
             outcome = Defer(reason="lease_lost", delay_s=ports.busy_delay_s)
         if not isinstance(outcome, Done):
@@ -84,15 +84,14 @@ def _nothing_note(withdrawal: DesignWithdrawnV1, revisions: list[DesignRevision]
 
 
 async def _withdraw_revision(
-    withdrawal: DesignWithdrawnV1, revision: DesignRevision, delivery: Delivery, ports: Ports
+    withdrawal: DesignWithdrawnV1, number: int, delivery: Delivery, ports: Ports
 ) -> Outcome:
     """One revision, under its lease: its product retired (if it has one), then the revision
     recorded as withdrawn. While an approval holds the lease, come back later."""
-    key = DesignKey(withdrawal.shop_id, withdrawal.design_id, revision.revision)
-    held = await ports.ledger.hold_revision(key, delivery.token)
-    if held is None:
+    key = DesignKey(withdrawal.shop_id, withdrawal.design_id, number)
+    revision = await ports.ledger.hold_revision(key, delivery.token)  # as it is now, leased
+    if revision is None:
         return Defer(reason="design_busy", delay_s=ports.busy_delay_s)
-    revision = held  # as it is under the lease, not as it was listed
     try:
         events: list[Outgoing] = []
         if revision.product_id is not None and revision.product_state != "superseded":

@@ -162,7 +162,7 @@ class Consumer:
         AMQP ``traceparent`` header, a copy of the CloudEvent's)."""
         return self.tracer.start_as_current_span(
             f"{self.names.queue} process",
-            context=context_of(_text((message.headers or {}).get(headers.TRACEPARENT))),
+            context=context_of(headers.traceparent(message.headers)),
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "rabbitmq",
@@ -394,9 +394,3 @@ async def _hand_back(message: AbstractIncomingMessage) -> None:
         await message.nack(requeue=True)
     except Exception as exc:  # its channel is gone: the broker requeued it already
         log.info("message.hand_back_skipped", error=type(exc).__name__)
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode(errors="replace")
-    return value if isinstance(value, str) else None

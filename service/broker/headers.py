@@ -40,6 +40,11 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def traceparent(message_headers: Mapping[str, Any] | None) -> str | None:
+    """The W3C ``traceparent`` a message carries in its AMQP headers, if any."""
+    return _text((message_headers or {}).get(TRACEPARENT))
+
+
 def _int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -80,10 +80,8 @@ def tracer_of(provider: TracerProvider | None) -> Tracer:
     return provider.get_tracer(INSTRUMENTATION) if provider else trace.NoOpTracer()
 
 
-def context_of(traceparent: str | bytes | None) -> Context | None:
+def context_of(traceparent: str | None) -> Context | None:
     """The remote parent a ``traceparent`` names (None when there is none or it is invalid)."""
-    if isinstance(traceparent, bytes):
-        traceparent = traceparent.decode(errors="replace")
     if not traceparent:
         return None
     context = _propagator.extract({"traceparent": traceparent})

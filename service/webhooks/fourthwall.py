@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
 import structlog
 
+from consumers.outcomes import stable_event_id
 from consumers.ports import LedgerUnavailable
 from contracts.cloudevents import CloudEvent
 from contracts.events import FourthwallProductChangedV1, make_event
@@ -137,7 +137,7 @@ def changed_event(envelope: WebhookEnvelope, product: WebhookProduct, shop_id: s
         changed_at=product.updated_at or envelope.created_at,
         image_url=product.images[0].url if product.images else None,
     )
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fourthwall/{envelope.id}"))
+    event_id = stable_event_id("fourthwall.product.changed", envelope.id)
     event = make_event(
         data,
         event_id=event_id,
