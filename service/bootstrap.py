@@ -336,7 +336,9 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
         for bound in build_consumers(settings, resources, consumer_names, failpoints)
     )
     resources.ledger_watch.watch(switches)
-    operations = Operations(link, {s.name: s for s in switches}, settings.http_timeout_s)
+    operations = Operations(
+        link, {s.name: s for s in switches}, settings.http_timeout_s, resources.tracer
+    )
     health = partial(readiness, link, switches, resources.ledger_watch)
     app = create_app(
         health,

@@ -10,26 +10,34 @@ from collections.abc import AsyncIterator, Mapping
 import msgspec
 import structlog
 from aio_pika.abc import AbstractChannel
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Tracer
 
 from contracts.cloudevents import CloudEvent
 from contracts.events import EVENT_TYPES
 from service.broker.codec import event_message
-from service.broker.headers import RETRY_BY
+from service.broker.headers import RETRY_BY, TRACEPARENT
 from service.broker.link import BrokerLink
 from service.broker.switch import OPERATOR, ConsumerHealth, ConsumerSwitch
 from service.broker.topology import DESIGN_APPROVED_QUEUE
 from service.errors import ActionError, NotFound, Unavailable
+from service.observability.tracing import context_of, send_attributes, traceparent_of
 
 log = structlog.get_logger("merch_pipeline.admin")
 
 
 class Operations:
     def __init__(
-        self, link: BrokerLink, switches: Mapping[str, ConsumerSwitch], timeout_s: float
+        self,
+        link: BrokerLink,
+        switches: Mapping[str, ConsumerSwitch],
+        timeout_s: float,
+        tracer: Tracer | None = None,
     ) -> None:
         self._link = link
         self._switches = switches
         self.timeout_s = timeout_s  # for a publish the action waits on (a replay's confirms)
+        self._tracer = tracer or trace.NoOpTracer()
 
     def consumers(self) -> list[ConsumerHealth]:
         connected = self._link.connected()
@@ -53,20 +61,51 @@ class Operations:
         await switch.lift(OPERATOR)
         return switch.health(self._link.connected())
 
-    async def publish_producer_event(self, event: CloudEvent) -> None:
-        """Publish a producer's event (design.approved, design.withdrawn: checked against its
-        contract already) to merch.events with its type's routing key (its correlation id is
-        its own id when it has none)."""
+    async def publish_producer_event(
+        self, event: CloudEvent, caller_traceparent: str | None = None
+    ) -> None:
+        """Publish a producer's event (design.approved, design.withdrawn, a Fourthwall change:
+        checked against its contract already) to merch.events with its type's routing key (its
+        correlation id is its own id when it has none), under a PRODUCER span in the event's
+        trace. An event without a ``traceparent`` gets the span's; the HTTP caller's trace
+        context (a webhook's ``traceparent`` header), when it is another trace, is a link."""
         if event.correlationid is None:
             event = msgspec.structs.replace(event, correlationid=event.id)
-        await self._link.publish_event(event, EVENT_TYPES[event.type].routing_key)
+        routing_key = EVENT_TYPES[event.type].routing_key
+        caller = context_of(caller_traceparent)
+        parent = context_of(event.traceparent) or caller
+        links = []
+        if caller is not None and parent is not caller:
+            links = [Link(trace.get_current_span(caller).get_span_context())]
+        with self._tracer.start_as_current_span(
+            f"{routing_key} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            links=links,
+            attributes=send_attributes("merch.events", event.id, routing_key=routing_key),
+        ) as span:
+            if event.traceparent is None:
+                event = msgspec.structs.replace(event, traceparent=traceparent_of(span))
+            await self._link.publish_event(event, routing_key)
 
     async def send_design_to_queue(self, event: CloudEvent, operator: str) -> None:
         """Put a design.approved event straight on our queue as an operator's retry, a first
-        attempt (other subscribers of merch.events had it already)."""
-        message = event_message(event)
-        message.headers[RETRY_BY] = operator
-        await self._link.send_to_queue(DESIGN_APPROVED_QUEUE.queue, message)
+        attempt (other subscribers of merch.events had it already). The retry is a PRODUCER
+        span in the design's trace (its ``traceparent``); the copy carries the span's context
+        in its AMQP header only, its body is the event as it was."""
+        queue = DESIGN_APPROVED_QUEUE.queue
+        with self._tracer.start_as_current_span(
+            f"{queue} retry",
+            context=context_of(event.traceparent),
+            kind=SpanKind.PRODUCER,
+            attributes={**send_attributes(queue, event.id), "merch.operator": operator},
+        ) as span:
+            message = event_message(event)
+            message.headers[RETRY_BY] = operator
+            traceparent = traceparent_of(span)
+            if traceparent is not None:
+                message.headers[TRACEPARENT] = traceparent
+            await self._link.send_to_queue(queue, message)
 
     async def publish_event(self, event: CloudEvent, routing_key: str) -> None:
         await self._link.publish_event(event, routing_key)

@@ -32,7 +32,7 @@ from service.broker.codec import copy_message, decode_message
 from service.broker.publisher import Publishes
 from service.broker.topology import QueueNames
 from service.observability.metrics import Metrics
-from service.observability.tracing import context_of, traceparent_of
+from service.observability.tracing import context_of, send_attributes, traceparent_of
 
 log = structlog.get_logger("merch_pipeline.consumer")
 
@@ -43,7 +43,6 @@ LedgerDown = Callable[[LedgerUnavailable], Awaitable[None]]
 # Parks a deferred message (as it would be put back) until its wait is over; see parking.py.
 Park = Callable[[aio_pika.Message, Any, Defer], Awaitable[None]]
 PARKED_REASONS = frozenset({"quota", "throttled"})  # waits for the shop's quota
-FAILED_OUTCOMES = frozenset({"rejected", "exhausted", "dead-lettered"})
 # A message whose outcome could not be settled (its events' publish failed: the publishing
 # channel was away) is handed back after this pause, while its own channel is open; a channel
 # that is gone hands it back by itself.
@@ -131,8 +130,6 @@ class Consumer:
             with self._span(message) as span:
                 outcome = await self._process(message)
                 span.set_attribute("merch.outcome", outcome)
-                if outcome in FAILED_OUTCOMES:
-                    span.set_status(StatusCode.ERROR, outcome)
             log.info(
                 "message.handled",
                 outcome=outcome,
@@ -181,6 +178,7 @@ class Consumer:
             data = decode_data(event, self.names.event)
         except ContractError as exc:
             log.warning("message.invalid", reason=exc.reason, detail=exc.detail)
+            _mark_failed("input", exc.reason)
             await self._dead_letter(message, self._failure(message, seen, exc.reason, exc))
             await message.ack()
             return "dead-lettered"
@@ -209,6 +207,8 @@ class Consumer:
                     code="INTERNAL_ERROR",
                     detail=f"{type(exc).__name__}: {exc}"[:500],
                 )
+            if isinstance(outcome, Retry | Reject):
+                _mark_failed(outcome.stage, outcome.code)
             return await self._settle(message, event, data, outcome, seen)
         except LedgerUnavailable as exc:
             return await self._hand_back(message, seen, exc)
@@ -340,14 +340,7 @@ class Consumer:
             with self.tracer.start_as_current_span(
                 f"{routing_key} publish",
                 kind=SpanKind.PRODUCER,
-                attributes={
-                    "messaging.system": "rabbitmq",
-                    "messaging.operation.type": "send",
-                    "messaging.operation.name": "publish",
-                    "messaging.destination.name": EXCHANGE,
-                    "messaging.rabbitmq.destination.routing_key": routing_key,
-                    "messaging.message.id": outgoing.event_id,
-                },
+                attributes=send_attributes(EXCHANGE, outgoing.event_id, routing_key),
             ) as span:
                 cloud_event = make_event(
                     outgoing.data,
@@ -394,3 +387,10 @@ async def _hand_back(message: AbstractIncomingMessage) -> None:
         await message.nack(requeue=True)
     except Exception as exc:  # its channel is gone: the broker requeued it already
         log.info("message.hand_back_skipped", error=type(exc).__name__)
+
+
+def _mark_failed(stage: str, code: str) -> None:
+    """The delivery's span ends in error, with the failure's code (``error.type``)."""
+    span = trace.get_current_span()
+    span.set_attributes({"error.type": code, "merch.error.stage": stage})
+    span.set_status(StatusCode.ERROR, f"{stage}.{code}")

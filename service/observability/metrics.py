@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TOP_WAITING_SHOPS = 10  # the shops labelled on the waiting gauges: never every shop
 
 
 class Metrics:
@@ -92,6 +93,20 @@ class Metrics:
             "Parked designs whose slot has come and that no replica has released yet",
             registry=r,
         )
+        self.shop_waiting = Gauge(
+            "merch_quota_shop_waiting_designs",
+            f"Designs parked for quota, for the {TOP_WAITING_SHOPS} shops waiting longest "
+            "only (a bounded label set, made anew at each scrape)",
+            ["shop_id"],
+            registry=r,
+        )
+        self.shop_wait_ahead = Gauge(
+            "merch_quota_shop_wait_ahead_seconds",
+            f"Seconds until the last parked design is due, for the {TOP_WAITING_SHOPS} shops "
+            "waiting longest only",
+            ["shop_id"],
+            registry=r,
+        )
         self.broker_connected = Gauge(
             "merch_broker_connected", "1 while the broker connection is up", registry=r
         )
@@ -141,6 +156,14 @@ class Metrics:
             if grown > 0:
                 self.paused_seconds.labels(consumer, reason).inc(grown)
                 self._paused_reported[key] = total
+
+    def report_waiting(self, longest: list[tuple[str, int, float]]) -> None:
+        """The waiting gauges hold exactly these shops (the others' series are dropped)."""
+        self.shop_waiting.clear()
+        self.shop_wait_ahead.clear()
+        for shop_id, designs, ahead_s in longest:
+            self.shop_waiting.labels(shop_id).set(designs)
+            self.shop_wait_ahead.labels(shop_id).set(round(ahead_s, 3))
 
     def published(self, kind: str) -> None:
         self.publishes.labels(kind).inc()

@@ -14,7 +14,7 @@ from service.broker.link import BrokerLink
 from service.broker.switch import ConsumerSwitch
 from service.broker.topology import QUEUES
 from service.health import Readiness
-from service.observability.metrics import Metrics
+from service.observability.metrics import TOP_WAITING_SHOPS, Metrics
 from service.store.ledger import Ledger
 from service.store.parking import ParkingLot
 
@@ -43,6 +43,7 @@ async def render_metrics(
             parked, due = await parking.counts()
             metrics.parked.set(parked)
             metrics.parked_due.set(due)
+            metrics.report_waiting(await parking.longest_waits(TOP_WAITING_SHOPS))
     if state.broker_connected:
         try:
             async with link.channel() as channel:

@@ -103,3 +103,19 @@ def current_ids() -> dict[str, Any]:
     if not context.is_valid:
         return {}
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+def send_attributes(
+    destination: str, message_id: str, routing_key: str | None = None
+) -> dict[str, str]:
+    """A PRODUCER span's messaging attributes (OpenTelemetry's semantic conventions)."""
+    attributes = {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "publish",
+        "messaging.destination.name": destination,
+        "messaging.message.id": message_id,
+    }
+    if routing_key is not None:
+        attributes["messaging.rabbitmq.destination.routing_key"] = routing_key
+    return attributes

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
+from opentelemetry import trace
 
 from consumers.ports import (
     Delivery,
@@ -126,7 +127,12 @@ def _text(value: bytes) -> str:
 
 
 def _line(step: str, code: str | None, detail: str | None, at: float) -> str:
-    """One step as a line of ``designs.history`` (JSON, newline-terminated)."""
+    """One step as a line of ``designs.history`` (JSON, newline-terminated), and as an event
+    ``ledger.<step>`` on the active span (a no-op without tracing): the step's error code is
+    an attribute, its detail is not (an upstream's words belong in the ledger, not in traces)."""
+    trace.get_current_span().add_event(
+        f"ledger.{step}", {"merch.step": step, "error.type": code} if code else {"merch.step": step}
+    )
     return _step_encoder.encode(Step(step=step, at=at, code=code, detail=detail)).decode() + "\n"
 
 

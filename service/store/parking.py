@@ -125,6 +125,17 @@ class ParkingLot:
         )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    async def longest_waits(self, limit: int) -> list[tuple[str, int, float]]:
+        """The ``limit`` shops whose last parked design is due latest: (shop, parked designs,
+        seconds until that last one is due), longest first."""
+        now = self.clock()
+        rows = await self.db.fetchall(
+            "SELECT shop_id, COUNT(*), MAX(due_at) FROM parked_messages GROUP BY shop_id "
+            "ORDER BY MAX(due_at) DESC, shop_id LIMIT ?",
+            (limit,),
+        )
+        return [(str(r[0]), int(r[1]), max(0.0, float(r[2]) - now)) for r in rows]
+
     async def of_design(self, key: tuple[str, str, int]) -> list[Parked]:
         rows = await self.db.fetchall(
             f"SELECT {_COLUMNS} FROM parked_messages WHERE shop_id = ? AND design_id = ? "

@@ -58,7 +58,9 @@ class FourthwallShop:
 class FourthwallIngress:
     shops: Mapping[str, FourthwallShop]  # Fourthwall's shop id → ours and its secret
     deliveries: Deliveries
-    publish: Callable[[CloudEvent], Awaitable[None]]
+    publish: Callable[
+        [CloudEvent, str | None], Awaitable[None]
+    ]  # the event, the caller's traceparent
     broker_ready: Callable[[], bool]
     ledger_available: Callable[[], bool]
     count: Callable[[str], None]  # an outcome, for the metric
@@ -93,10 +95,14 @@ class FourthwallIngress:
             product = product_of(envelope)
         except msgspec.MsgspecError as exc:
             return problem(400, "invalid-product", f"$.data: {exc}"), "invalid"
-        return await self._publish_once(envelope, product, shop)
+        return await self._publish_once(envelope, product, shop, headers.get("traceparent"))
 
     async def _publish_once(
-        self, envelope: WebhookEnvelope, product: WebhookProduct, shop: FourthwallShop
+        self,
+        envelope: WebhookEnvelope,
+        product: WebhookProduct,
+        shop: FourthwallShop,
+        caller_traceparent: str | None,
     ) -> tuple[Answer, str]:
         if not self.broker_ready():
             return _unavailable("The broker is not reachable; nothing was accepted."), (
@@ -113,7 +119,8 @@ class FourthwallIngress:
             return _ok({"duplicate": True, "id": envelope.id}), "duplicate"
         try:
             await asyncio.wait_for(
-                self.publish(changed_event(envelope, product, shop.shop_id)), ANSWER_WITHIN_S
+                self.publish(changed_event(envelope, product, shop.shop_id), caller_traceparent),
+                ANSWER_WITHIN_S,
             )
         except Exception as exc:  # nothing accepted: Fourthwall's retry carries it
             with contextlib.suppress(LedgerUnavailable):

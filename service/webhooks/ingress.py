@@ -67,7 +67,9 @@ LEDGER_AWAY = problem(
 class Ingress:
     producers: tuple[Producer, ...]
     deliveries: Deliveries
-    publish: Callable[[CloudEvent], Awaitable[None]]
+    publish: Callable[
+        [CloudEvent, str | None], Awaitable[None]
+    ]  # the event, the caller's traceparent
     broker_ready: Callable[[], bool]
     ledger: LedgerWatch | None  # where the idempotency record lives; None in unit tests
     rate: RateLimit
@@ -109,7 +111,9 @@ class Ingress:
             return problem(413, "batch-too-large", str(exc))
         except ContractError as exc:
             return problem(400, exc.reason.replace("_", "-"), exc.detail)
-        return await self._publish_once(lowered["webhook-id"], producer, events)
+        return await self._publish_once(
+            lowered["webhook-id"], producer, events, lowered.get("traceparent")
+        )
 
     def _events(self, headers: dict[str, str], body: bytes) -> list[CloudEvent]:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -136,7 +140,11 @@ class Ingress:
         return events
 
     async def _publish_once(
-        self, webhook_id: str, producer: Producer, events: list[CloudEvent]
+        self,
+        webhook_id: str,
+        producer: Producer,
+        events: list[CloudEvent],
+        caller_traceparent: str | None,
     ) -> Answer:
         ids = [e.id for e in events]
         if not self.broker_ready():
@@ -151,7 +159,7 @@ class Ingress:
             return refused
         try:
             for event in events:
-                await asyncio.wait_for(self.publish(event), PUBLISH_TIMEOUT_S)
+                await asyncio.wait_for(self.publish(event, caller_traceparent), PUBLISH_TIMEOUT_S)
         except Exception as exc:  # nothing is acknowledged: the producer's retry carries it
             with contextlib.suppress(LedgerUnavailable):
                 await self.deliveries.release(webhook_id)

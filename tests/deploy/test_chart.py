@@ -3,6 +3,7 @@ the Kubernetes 1.29 and 1.32 schemas, and checked for the settings a platform te
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -220,8 +221,7 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         "MerchPipelineParkedNotReleased",
         "MerchPipelineBrokerLost",
     }
-    exported = set(re.findall(r"^# TYPE (merch_\w+)", Metrics().render().decode(), re.M))
-    exported |= {f"{name}_total" for name in exported}  # counters are sampled as _total
+    exported = _exported_series()
     (service,) = [d for d in docs if d["kind"] == "Service"]
     for name, rule_ in alerts.items():
         assert set(rule_) <= {"alert", "expr", "for", "labels", "annotations"}, name
@@ -230,6 +230,80 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         used = set(re.findall(r"\b(merch_\w+)\{", rule_["expr"]))
         assert used and used <= exported, (name, used - exported)
         assert f'job="{service["metadata"]["name"]}"' in rule_["expr"], name
+
+
+GRAFANA_SCHEMA_VERSION = 39  # Grafana 11's classic dashboard model
+PANEL_TYPES = {"row", "timeseries", "bargauge", "stat", "table"}
+
+
+def _exported_series() -> set[str]:
+    """Every series name the service exports (counters as _total, histograms' parts)."""
+    names = set(re.findall(r"^# TYPE (merch_\w+)", Metrics().render().decode(), re.M))
+    parts = ("_total", "_bucket", "_sum", "_count")
+    return names | {name + part for name in names for part in parts}
+
+
+def test_the_dashboard_is_a_grafana_model_whose_queries_name_exported_metrics(
+    helm: str,
+) -> None:
+    docs = manifests(helm, COMBINATIONS["everything"])
+    (config,) = [d for d in docs if d["metadata"]["name"].endswith("-dashboard")]
+    assert (
+        config["kind"] == "ConfigMap" and config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    )
+    assert config["metadata"]["annotations"] == {"grafana_folder": "Shop"}
+    dashboard = json.loads(config["data"]["merch-pipeline.json"])
+    assert dashboard == json.loads((CHART / "dashboards" / "merch-pipeline.json").read_text())
+    assert dashboard["schemaVersion"] == GRAFANA_SCHEMA_VERSION
+    assert dashboard["uid"] and dashboard["title"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)  # ids unique
+    cells: set[tuple[int, int]] = set()
+    exported = _exported_series()
+    used: set[str] = set()
+    for panel in panels:
+        assert panel["type"] in PANEL_TYPES and panel["title"], panel
+        box = panel["gridPos"]
+        assert box["x"] >= 0 and box["w"] > 0 and box["x"] + box["w"] <= 24, panel["title"]
+        columns = range(box["x"], box["x"] + box["w"])
+        covered = {(x, y) for x in columns for y in range(box["y"], box["y"] + box["h"])}
+        assert not covered & cells, f"{panel['title']} overlaps another panel"
+        cells |= covered
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        refs = [t["refId"] for t in panel["targets"]]
+        assert refs and len(set(refs)) == len(refs), panel["title"]
+        for target in panel["targets"]:
+            names = set(re.findall(r"\b(merch_\w+)", target["expr"]))
+            assert names and names <= exported, (panel["title"], names - exported)
+            assert 'job=~"$job"' in target["expr"], panel["title"]
+            used |= names
+    # the issue's panels: throughput and outcomes, latency, upstreams, 429s, the shops waiting
+    # longest, deferred and parked, dead letters, ledger, broker
+    for needed in (
+        "merch_messages_total",
+        "merch_handler_seconds_bucket",
+        "merch_upstream_calls_total",
+        "merch_upstream_seconds_bucket",
+        "merch_upstream_throttled_total",
+        "merch_quota_shop_wait_ahead_seconds",
+        "merch_deferrals_total",
+        "merch_parked_designs",
+        "merch_dead_letter_messages",
+        "merch_ledger_designs",
+        "merch_ledger_up",
+        "merch_broker_connected",
+    ):
+        assert needed in used, needed
+
+
+def test_the_dashboard_is_off_by_default(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["defaults"])
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-dashboard")]
 
 
 def test_a_sqlite_ledger_lives_on_a_claimed_volume(helm: str) -> None:

@@ -11,6 +11,7 @@ import aio_pika
 import pytest
 
 from service.broker.parking import Releaser, restored, stored
+from service.observability.metrics import TOP_WAITING_SHOPS, Metrics
 from service.store.database import Database
 from service.store.parking import ParkingLot
 
@@ -47,11 +48,11 @@ def _message(n: int) -> aio_pika.Message:
     )
 
 
-async def _park(lot: ParkingLot, n: int, due_at: float) -> None:
+async def _park(lot: ParkingLot, n: int, due_at: float, shop_id: str = "shop-1") -> None:
     body, properties = stored(_message(n))
     await lot.park(
         queue=QUEUE,
-        key=("shop-1", f"d{n}", 1),
+        key=(shop_id, f"d{n}", 1),
         reason="quota",
         due_at=due_at,
         body=body,
@@ -76,6 +77,27 @@ async def test_three_replicas_release_each_due_message_exactly_once(db: Database
     assert queue == QUEUE and first.body == original.body
     assert first.headers == original.headers  # bytes stay bytes, numbers stay numbers
     assert (first.content_type, first.timestamp) == (original.content_type, original.timestamp)
+
+
+async def test_the_waiting_gauges_name_only_the_shops_waiting_longest(db: Database) -> None:
+    lot = ParkingLot(db, clock=lambda: 1000.0)
+    for shop in range(TOP_WAITING_SHOPS + 5):  # shop k's last design is due k minutes out
+        for n in range(shop % 3 + 1):
+            await _park(lot, shop * 10 + n, 1000.0 + shop * 60 - n, f"shop-{shop}")
+    metrics = Metrics()
+    metrics.report_waiting(await lot.longest_waits(TOP_WAITING_SHOPS))
+    shown = _gauge(metrics, "merch_quota_shop_wait_ahead_seconds")
+    longest = [f"shop-{k}" for k in range(TOP_WAITING_SHOPS + 4, 4, -1)]
+    assert list(shown) == longest  # the top N only, longest first
+    assert shown["shop-14"] == 14 * 60
+    assert _gauge(metrics, "merch_quota_shop_waiting_designs")["shop-14"] == 14 % 3 + 1
+    metrics.report_waiting([("shop-1", 1, 5.0)])  # a later scrape: the others' series are gone
+    assert _gauge(metrics, "merch_quota_shop_wait_ahead_seconds") == {"shop-1": 5.0}
+
+
+def _gauge(metrics: Metrics, name: str) -> dict[str, float]:
+    (family,) = [f for f in metrics.registry.collect() if f.name == name]
+    return {s.labels["shop_id"]: s.value for s in family.samples}
 
 
 async def test_a_claim_left_by_a_dead_replica_runs_out_and_another_releases(db: Database) -> None:

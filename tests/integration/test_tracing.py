@@ -4,24 +4,32 @@ calls and the events published share the producer's trace id (the design event's
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
+import httpx
+import msgspec
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
-from contracts.fourthwall import CUSTOMIZATIONS_PATH
+from consumers.ports import DesignKey
+from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
 from service.broker.codec import event_message
+from service.design_refs import design_ref
 from service.samples import design_event, sample_design
-from service.settings import Settings
+from service.settings import Settings, load_settings
 from service.testing.broker import publish, watching
 from service.testing.inprocess import running_service
 from service.testing.polling import eventually
 from service.testing.sandbox import SandboxHandle
+from tests.support import signed
 
 pytestmark = pytest.mark.integration
+TOKEN = "admin-token-for-the-traced-retry"
+SECRET = "whsec_" + base64.b64encode(b"secret-of-the-traced-producer!!!").decode()
 
 
 @pytest.fixture
@@ -80,10 +88,75 @@ async def test_one_design_is_one_trace_from_its_producer_to_its_pins(
     assert "product.created publish" in published and "pins.created publish" in published
     design_span = next(s for s in consumed if s.attributes.get("merch.outcome") == "done")  # type: ignore[union-attr]
     assert design_span.attributes["merch.design_id"] == design.design_id  # type: ignore[index]
-    # no attribute anywhere holds a configured secret
-    values = [str(v) for s in finished for v in (s.attributes or {}).values()]
+    # the failed attempt's span is in error with the failure's code; the ledger's steps are
+    # span events of the delivery that recorded them
+    failed = next(s for s in consumed if s.attributes.get("merch.outcome") == "retry-scheduled")  # type: ignore[union-attr]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes["error.type"] == "SERVICE_UNAVAILABLE"  # type: ignore[index]
+    assert failed.status.description == "customization.SERVICE_UNAVAILABLE"
+    steps = [e.name for e in design_span.events]
+    assert steps[:1] == ["ledger.received"] and "ledger.product_created" in steps
+    # no attribute anywhere (spans, their events and links) holds a configured secret
+    values = [str(v) for s in finished for v in _attribute_values(s)]
     assert not [v for v in values for secret in _secrets(sandbox) if secret in v]
 
 
 def _all(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     return list(exporter.get_finished_spans())
+
+
+def _attribute_values(span: ReadableSpan) -> list[object]:
+    found = list((span.attributes or {}).values())
+    found += [v for e in span.events for v in (e.attributes or {}).values()]
+    return found + [v for link in span.links for v in (link.attributes or {}).values()]
+
+
+async def test_a_webhook_delivery_and_an_operators_retry_continue_the_designs_trace(
+    service_env: dict[str, str],
+    sandbox: SandboxHandle,
+    amqp_url: str,
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = spans
+    settings = load_settings({**service_env, "ADMIN_TOKEN": TOKEN, "WEBHOOK_SECRETS": SECRET})
+    design = sample_design("shop-3", 0, "traced-retry")
+    event = design_event(design)
+    assert event.traceparent
+    trace_id = _trace_id(event.traceparent)
+    caller = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"  # the HTTP caller's own trace
+    body = msgspec.json.encode(event)
+    base = f"http://127.0.0.1:{settings.http_port}"
+    ref = design_ref(DesignKey("shop-3", design.design_id, design.revision))
+    await sandbox.set_faults(error_rate_5xx=1.0, endpoints=[PRODUCTS_PATH])
+    async with (
+        watching(amqp_url) as watcher,
+        running_service(settings, tracing=provider),
+        httpx.AsyncClient(base_url=base) as http,
+    ):
+        sent = await http.post(
+            "/webhooks/design-approved",
+            content=body,
+            headers=signed(SECRET, body, extra={"traceparent": caller}),
+        )
+        assert sent.status_code == 202, sent.text
+        await watcher.wait_for("product.failed", 1)
+        await sandbox.set_faults()
+        retried = await http.post(
+            f"/admin/designs/{ref}/retry",
+            headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": "ops-eve"},
+        )
+        assert retried.status_code == 202, retried.text
+        (pins,) = await watcher.wait_for("pins.created", 1)
+    assert pins.event.traceparent and _trace_id(pins.event.traceparent) == trace_id
+    finished = _all(exporter)
+    assert {s.context.trace_id for s in finished} == {trace_id}
+    # the webhook's publish is in the design's trace, linked to the caller's
+    (webhook,) = [s for s in finished if s.name == "design.approved publish"]
+    assert [link.context.trace_id for link in webhook.links] == [int("ab" * 16, 16)]
+    # the operator's retry is a span of the design's trace, the parent of the next delivery
+    (retry,) = [s for s in finished if s.name == "merch-pipeline.design-approved retry"]
+    assert retry.attributes["merch.operator"] == "ops-eve"  # type: ignore[index]
+    after = [s for s in finished if s.parent and s.parent.span_id == retry.context.span_id]
+    assert [s.attributes["merch.outcome"] for s in after] == ["done"]  # type: ignore[index]
+    values = [str(v) for s in finished for v in _attribute_values(s)]
+    assert not [v for v in values if TOKEN in v or SECRET in v]
