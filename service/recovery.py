@@ -52,12 +52,9 @@ async def _original_event(ledger: Ledger, key: DesignKey) -> CloudEvent:
     return decode_structured(stored)
 
 
-async def retry_design(
-    ledger: Ledger, key: DesignKey, *, operator: str, send: SendDesign
-) -> RetryAction:
-    """Put the design's original event back on the design-approved queue, marked as this
-    operator's retry: the consumer, holding the design's lease, takes a failed design back to
-    its last good step and runs it from there. Nothing changes here if the broker says no."""
+async def retry_plan(ledger: Ledger, key: DesignKey) -> tuple[RetryAction, CloudEvent]:
+    """What a retry of the design would do and the event it would send, or why it is refused
+    (``NotFound``, ``Refused``): a dry run is this alone."""
     record = await ledger.record(key)
     if record is None:
         raise NotFound(f"no design {_name(key)}")
@@ -72,16 +69,25 @@ async def retry_design(
             f"design {_name(key)} is {record.state}; only a failed design (or one whose "
             "product.created was never confirmed) can be retried",
         )
-    event = await _original_event(ledger, key)
+    # product_created: handled again, the event publishes the recorded product.created (same
+    # event id) and nothing else.
+    action: RetryAction = "requeued" if record.state == "failed" else "republished"
+    return action, await _original_event(ledger, key)
+
+
+async def retry_design(
+    ledger: Ledger, key: DesignKey, *, operator: str, send: SendDesign
+) -> RetryAction:
+    """Put the design's original event back on the design-approved queue, marked as this
+    operator's retry: the consumer, holding the design's lease, takes a failed design back to
+    its last good step and runs it from there. Nothing changes here if the broker says no."""
+    action, event = await retry_plan(ledger, key)
     try:
         await send(event, operator)
     except Exception as exc:
         raise Unavailable(
             f"the broker did not confirm the retry ({type(exc).__name__}); nothing changed"
         ) from None
-    # product_created: handled again, the event publishes the recorded product.created (same
-    # event id) and nothing else.
-    action: RetryAction = "requeued" if record.state == "failed" else "republished"
     return action
 
 

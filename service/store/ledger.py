@@ -60,6 +60,22 @@ class DesignRow(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float
 
 
+class FailureCount(msgspec.Struct, frozen=True, kw_only=True):
+    """Failed designs of one shop with one last failure (stage, code) and state."""
+
+    stage: str
+    code: str
+    state: str
+    shop_id: str
+    designs: int
+    first_seen: float
+    last_seen: float
+    sample: str | None  # one of their error details
+
+
+_FAILED_STATES = "'failed', 'needs_reconciliation'"
+
+
 class ContentRow(msgspec.Struct, frozen=True, kw_only=True):
     """A product's object in the shop's Luigi's Box catalogue, as recorded."""
 
@@ -130,9 +146,10 @@ def _line(step: str, code: str | None, detail: str | None, at: float) -> str:
     """One step as a line of ``designs.history`` (JSON, newline-terminated), and as an event
     ``ledger.<step>`` on the active span (a no-op without tracing): the step's error code is
     an attribute, its detail is not (an upstream's words belong in the ledger, not in traces)."""
-    trace.get_current_span().add_event(
-        f"ledger.{step}", {"merch.step": step, "error.type": code} if code else {"merch.step": step}
-    )
+    span = trace.get_current_span()
+    if span.is_recording():
+        attributes = {"merch.step": step, "error.type": code} if code else {"merch.step": step}
+        span.add_event(f"ledger.{step}", attributes)
     return _step_encoder.encode(Step(step=step, at=at, code=code, detail=detail)).decode() + "\n"
 
 
@@ -584,6 +601,54 @@ class Ledger:
         if history and history[0]:
             found += [_step_decoder.decode(line) for line in history[0].splitlines() if line]
         return sorted(found, key=lambda step: step.at)  # stable: equal times keep their order
+
+    async def failure_counts(self) -> list[FailureCount]:
+        """Failed and needs_reconciliation designs counted by (stage, code, state) and, within
+        that, by shop: the rows the failure groups of the admin API are made from."""
+        rows = await self.db.fetchall(
+            "SELECT last_stage, last_code, state, shop_id, COUNT(*), MIN(updated_at), "
+            "MAX(updated_at), MAX(last_error) FROM designs WHERE state IN "
+            f"({_FAILED_STATES}) GROUP BY last_stage, last_code, state, shop_id"
+        )
+        return [
+            FailureCount(
+                stage=r[0] or "unknown",
+                code=r[1] or "UNKNOWN",
+                state=r[2],
+                shop_id=r[3],
+                designs=int(r[4]),
+                first_seen=float(r[5]),
+                last_seen=float(r[6]),
+                sample=r[7],
+            )
+            for r in rows
+        ]
+
+    async def failed_designs(
+        self,
+        stage: str,
+        code: str,
+        *,
+        shop_id: str | None = None,
+        after: tuple[float, str, str, int] | None = None,
+        limit: int = 100,
+    ) -> list[DesignRow]:
+        """The failed and needs_reconciliation designs whose last failure is ``stage`` and
+        ``code``, in the order they arrived (keyset pagination as ``designs``)."""
+        where = [f"state IN ({_FAILED_STATES})", "last_stage = ?", "last_code = ?"]
+        params: list[Any] = [stage, code]
+        if shop_id is not None:
+            where.append("shop_id = ?")
+            params.append(shop_id)
+        if after is not None:
+            where.append("(created_at, shop_id, design_id, revision) > (?, ?, ?, ?)")
+            params.extend(after)
+        rows = await self.db.fetchall(
+            f"SELECT {_ROW_COLUMNS} FROM designs WHERE {' AND '.join(where)} "
+            "ORDER BY created_at, shop_id, design_id, revision LIMIT ?",
+            (*params, limit),
+        )
+        return [_design_row(r) for r in rows]
 
     async def count_by_state(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT state, COUNT(*) FROM designs GROUP BY state")

@@ -18,6 +18,7 @@ from service.api.admin.consumers import ConsumersController
 from service.api.admin.dead_letters import DeadLettersController
 from service.api.admin.designs import DesignsController
 from service.api.admin.events import EventsController
+from service.api.admin.failures import FailuresController
 from service.api.admin.guard import bearer_guard
 from service.api.admin.shops import ShopsController
 from service.errors import Unavailable
@@ -78,6 +79,7 @@ def admin_router(
             ConsumersController,
             ShopsController,
             EventsController,
+            FailuresController,
         ],
         dependencies={
             "ledger": _needs_ledger(ledger, ledger_watch),

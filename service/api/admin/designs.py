@@ -3,10 +3,8 @@ Fourthwall made while the answer was lost."""
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
@@ -14,6 +12,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from consumers.ports import DesignKey
 from service import recovery
 from service.api.admin.audit import Acting
+from service.api.admin.cursors import cursor_after, cursor_of
 from service.api.admin.refs import DesignRef, IdQuery, StateQuery
 from service.api.admin.schemas import (
     DesignDetail,
@@ -27,25 +26,9 @@ from service.api.admin.schemas import (
 from service.api.problems import problem_responses
 from service.design_refs import design_key, design_link
 from service.design_refs import design_ref as ref_of
-from service.errors import ActionError, NotFound
+from service.errors import NotFound
 from service.store.ledger import DesignRow, Ledger
 from service.store.parking import ParkingLot
-
-
-def _cursor(row: DesignRow) -> str:
-    raw = msgspec.json.encode([row.created_at, row.shop_id, row.design_id, row.revision])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _after(cursor: str | None) -> tuple[float, str, str, int] | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, shop, design, revision = msgspec.json.decode(raw, type=tuple[float, str, str, int])
-    except (ValueError, msgspec.MsgspecError):
-        raise ActionError("cursor is not one this API handed out") from None
-    return created, shop, design, revision
 
 
 def _listed(row: DesignRow) -> ListedDesign:
@@ -116,13 +99,13 @@ class DesignsController(Controller):
             state=design_state,
             shop_id=shop_id,
             design_id=design_id,
-            after=_after(cursor),
+            after=cursor_after(cursor),
             limit=limit + 1,
         )
         page = rows[:limit]
         return DesignPage(
             items=[_listed(row) for row in page],
-            next_cursor=_cursor(page[-1]) if len(rows) > limit else None,
+            next_cursor=cursor_of(page[-1]) if len(rows) > limit else None,
         )
 
     @get(
