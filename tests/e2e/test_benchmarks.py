@@ -10,16 +10,21 @@ from pathlib import Path
 import pytest
 
 from bench import backlog, overhead, quota
+from service.testing.otlp import otlp_receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-async def test_the_overhead_benchmark_runs_both_targets() -> None:
+async def test_the_overhead_benchmark_runs_every_target() -> None:
     service = await overhead.measure("service", 2, 10, "sqlite")
     baseline = await overhead.measure("baseline", 2, 10, "sqlite")
+    with otlp_receiver() as receiver:
+        traced = await overhead.measure("service", 2, 10, "sqlite", traces_to=receiver.url)
+        spans = receiver.received()
     assert service["statements_per_design"] > 0 and service["deliveries_per_design"] >= 2
     assert baseline["cpu_ms_per_design"] > 0 and baseline["designs_per_s"] > 0
-    overhead.summary([baseline, service], 1)
+    assert len(spans) >= 10 * 8  # the traced service exported every design's spans
+    overhead.summary([baseline, service, {**traced, "target": "traced"}], 1)
 
 
 async def test_the_backlog_benchmark_runs(tmp_path: Path) -> None:
