@@ -23,6 +23,7 @@ from consumers import design_approved, design_withdrawn, fourthwall_changes, pro
 from consumers.outcomes import Outcome
 from consumers.ports import Delivery
 from service.api.admin import admin_router
+from service.api.admin.audit import Audit
 from service.api.app import create_app
 from service.broker.consumer import AfterPublish, Consumer, Exhausted, RetryPolicy
 from service.broker.link import BrokerLink
@@ -36,6 +37,10 @@ from service.broker.topology import (
     PRODUCT_CREATED_QUEUE,
     QueueNames,
 )
+from service.console import console_router
+from service.console.parts import ConsoleParts
+from service.console.security import LoginAttempts
+from service.console.sessions import ConsoleSessions
 from service.health import Readiness, readiness
 from service.ledger_watch import LedgerWatch
 from service.observability.metrics import Metrics
@@ -354,8 +359,31 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
             resources.parking,
         ),
         admin(settings, resources, operations),
+        console(settings, resources, operations),
     )
     return Wiring(settings, resources, link, switches, operations, app, releaser)
+
+
+def console(settings: Settings, resources: Resources, operations: Operations) -> Router | None:
+    """The operator console, when an ADMIN_TOKEN is configured (otherwise off: 404)."""
+    if not settings.admin_token:
+        return None
+    parts = ConsoleParts(
+        token=settings.admin_token,
+        sessions=ConsoleSessions(
+            resources.db, settings.admin_token, settings.console_session_ttl_s
+        ),
+        logins=LoginAttempts(settings.console_login_attempts_per_minute),
+        cookie_secure=settings.console_cookie_secure,
+        ledger=resources.ledger,
+        parking=resources.parking,
+        quota=resources.quota,
+        operations=operations,
+        audit=Audit(resources.metrics),
+        shops=tuple(shop.shop_id for shop in settings.shops),
+        ledger_watch=resources.ledger_watch,
+    )
+    return console_router(parts)
 
 
 def admin(settings: Settings, resources: Resources, operations: Operations) -> Router | None:

@@ -23,13 +23,17 @@ import msgspec
 from consumers.ports import DesignKey
 from contracts.timestamps import iso
 from service import recovery
+from service.broker import dead_letters
 from service.broker.dead_letters import DeadLetter
+from service.broker.topology import QUEUES
 from service.design_refs import design_link, design_ref
 from service.errors import ActionError, NotFound
+from service.operations import Operations
 from service.store.ledger import DesignRow, FailureCount, Ledger
 
 DEAD_LETTER = "dead_letter"
 SIGNATURE_PATTERN = r"^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_.-]{1,128}$"
+SCANNED_PER_QUEUE = 1000  # dead letters looked at per queue for the groups
 SHOPS_SHOWN = 20  # a group names at most this many of its shops (it counts them all)
 _SIGNATURE = re.compile(SIGNATURE_PATTERN)
 
@@ -202,3 +206,24 @@ async def _retry_one(ledger: Ledger, row: DesignRow, send: SendDesign | None) ->
     except ActionError as exc:  # refused, gone, or the broker said no: this design only
         return Member(outcome="refused", refused=str(exc), **shown)
     return Member(outcome=action, **shown)
+
+
+async def scan_dead_letters(operations: Operations) -> list[tuple[str, DeadLetter]]:
+    found: list[tuple[str, DeadLetter]] = []
+    async with operations.broker_channel() as channel:
+        for name, names in QUEUES.items():
+            letters = await dead_letters.peek(channel, names, SCANNED_PER_QUEUE)
+            found += [(name, letter) for letter in letters]
+    return found
+
+
+async def failed_keys(ledger: Ledger, letters: list[tuple[str, DeadLetter]]) -> set[DesignKey]:
+    """The designs named by dead letters that are failed designs in the ledger (a design's
+    dead letter is that design's member, not one of its own)."""
+    named = {key for _, letter in letters if (key := dead_letter_key(letter))}
+    failed = set()
+    for key in named:
+        record = await ledger.record(key)
+        if record is not None and record.state in ("failed", "needs_reconciliation"):
+            failed.add(key)
+    return failed

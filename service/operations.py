@@ -39,6 +39,9 @@ class Operations:
         self.timeout_s = timeout_s  # for a publish the action waits on (a replay's confirms)
         self._tracer = tracer or trace.NoOpTracer()
 
+    def connected(self) -> bool:
+        return self._link.connected()
+
     def consumers(self) -> list[ConsumerHealth]:
         connected = self._link.connected()
         return [switch.health(connected) for switch in self._switches.values()]

@@ -131,6 +131,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_tolerance_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 300.0
     webhook_max_batch: PositiveInt = 100
     webhook_rate_per_minute: PositiveInt = 600
+    # The operator console at /admin/ui/ (on with ADMIN_TOKEN): its session cookie is Secure
+    # also over plain http with this (the chart sets it: TLS ends at the ingress).
+    console_cookie_secure: bool = False
+    console_session_ttl_s: Annotated[float, msgspec.Meta(ge=60, le=7 * 86400)] = 8 * 3600.0
+    console_login_attempts_per_minute: PositiveInt = 5
     shops: tuple[ShopConfig, ...] = ()
     pins: PinRules = PinRules()
     producers: tuple[ProducerConfig, ...] = ()

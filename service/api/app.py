@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from service import __version__
 from service.api.asyncapi import asyncapi_document
 from service.api.problems import EXCEPTION_HANDLERS, problem_responses
+from service.console import templates
 from service.health import Readiness
 from service.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.problems import PROBLEM_MEDIA_TYPE
@@ -39,6 +40,7 @@ def create_app(
     fourthwall: FourthwallIngress | None = None,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
     admin: Router | None = None,
+    console: Router | None = None,
 ) -> Litestar:
     asyncapi = asyncapi_document()
 
@@ -85,7 +87,9 @@ def create_app(
             *(_webhook_route(ingress) for ingress in ingresses),
             *([_fourthwall_route(fourthwall)] if fourthwall else []),
             *([admin] if admin else []),
+            *([console] if console else []),
         ],
+        template_config=templates() if console else None,
         openapi_config=OpenAPIConfig(
             title="merch-pipeline",
             version=__version__,

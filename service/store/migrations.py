@@ -225,6 +225,24 @@ def _v13(dialect: str) -> list[str]:
     ]
 
 
+def _v14(dialect: str) -> list[str]:
+    """The operator console's sessions, kept here so that a logout or a rotated ADMIN_TOKEN
+    ends a session on every replica. ``id_hash`` is the SHA-256 of the cookie's value (the
+    value itself is never stored); ``token_mark`` ties the session to the admin token it was
+    opened with."""
+    return [
+        """CREATE TABLE console_sessions (
+            id_hash TEXT PRIMARY KEY,
+            operator TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            token_mark TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)",
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -239,6 +257,7 @@ MIGRATIONS = [
     (11, _v11),
     (12, _v12),
     (13, _v13),
+    (14, _v14),
 ]
 
 

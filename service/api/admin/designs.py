@@ -37,7 +37,7 @@ def _listed(row: DesignRow) -> ListedDesign:
     return ListedDesign(**fields, ref=ref_of(key), link=design_link(key))
 
 
-async def _detail(
+async def design_detail(
     ledger: Ledger, key: DesignKey, named: str, parking: ParkingLot | None = None
 ) -> DesignDetail:
     row = await ledger.design(key)
@@ -119,7 +119,7 @@ class DesignsController(Controller):
         ledger: NamedDependency[Ledger],
         parking: NamedDependency[ParkingLot],
     ) -> DesignDetail:
-        return await _detail(ledger, design_key(design_ref), design_ref, parking)
+        return await design_detail(ledger, design_key(design_ref), design_ref, parking)
 
     @post(
         "/{design_ref:str}/retry",
@@ -138,7 +138,9 @@ class DesignsController(Controller):
             ledger, key, operator=acting.operator, send=acting.operations.send_design_to_queue
         )
         acting.done("retry", design=design_ref, outcome=action)
-        return RetryResult(action=action, design=(await _detail(ledger, key, design_ref)).design)
+        return RetryResult(
+            action=action, design=(await design_detail(ledger, key, design_ref)).design
+        )
 
     @post(
         "/{design_ref:str}/reconcile",
@@ -162,4 +164,4 @@ class DesignsController(Controller):
             publish=acting.operations.publish_event,
         )
         acting.done("reconcile", design=design_ref, product_id=data.product_id)
-        return await _detail(ledger, key, design_ref)
+        return await design_detail(ledger, key, design_ref)

@@ -24,7 +24,6 @@ from service.failures import FailureGroup, Member
 from service.operations import Operations
 from service.store.ledger import Ledger
 
-SCANNED_PER_QUEUE = 1000  # dead letters looked at per queue for the groups
 Signature = Annotated[str, PathParameter(pattern=failures.SIGNATURE_PATTERN, max_length=200)]
 
 
@@ -42,27 +41,6 @@ class GroupRetry(msgspec.Struct, frozen=True, kw_only=True):
     more: bool = False  # dead-letter groups: more dead letters than `limit` have the signature
 
 
-async def _letters(operations: Operations) -> list[tuple[str, DeadLetter]]:
-    found: list[tuple[str, DeadLetter]] = []
-    async with operations.broker_channel() as channel:
-        for name, names in QUEUES.items():
-            letters = await dead_letters.peek(channel, names, SCANNED_PER_QUEUE)
-            found += [(name, letter) for letter in letters]
-    return found
-
-
-async def _failed_keys(ledger: Ledger, letters: list[tuple[str, DeadLetter]]) -> set[DesignKey]:
-    """The designs named by dead letters that are failed designs in the ledger (a design's
-    dead letter is that design's member, not one of its own)."""
-    named = {key for _, letter in letters if (key := failures.dead_letter_key(letter))}
-    failed = set()
-    for key in named:
-        record = await ledger.record(key)
-        if record is not None and record.state in ("failed", "needs_reconciliation"):
-            failed.add(key)
-    return failed
-
-
 class FailuresController(Controller):
     path = "/failures"
 
@@ -76,12 +54,12 @@ class FailuresController(Controller):
     ) -> FailureReport:
         groups = failures.design_groups(await ledger.failure_counts())
         try:
-            letters = await _letters(operations)
+            letters = await failures.scan_dead_letters(operations)
         except Unavailable as exc:  # the ledger's groups stand on their own
             return FailureReport(
                 groups=groups, dead_letters_scanned=0, dead_letters_unread=str(exc)
             )
-        failed = await _failed_keys(ledger, letters)
+        failed = await failures.failed_keys(ledger, letters)
         groups += failures.dead_letter_groups(letters, failed.__contains__)
         return FailureReport(groups=groups, dead_letters_scanned=len(letters))
 
@@ -155,8 +133,8 @@ async def _replay_group(
     limit: int,
     dry_run: bool,
 ) -> GroupRetry:
-    letters = await _letters(acting.operations)
-    failed = await _failed_keys(ledger, letters)
+    letters = await failures.scan_dead_letters(acting.operations)
+    failed = await failures.failed_keys(ledger, letters)
     chosen: dict[str, list[str]] = {}
     shown: list[Member] = []
     more = False

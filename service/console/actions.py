@@ -1,0 +1,266 @@
+"""The console's actions (POST): log in and out, and what an operator fixes, each behind the
+session's CSRF token and audit-logged under the session's operator like an admin API call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from service import failures, recovery
+from service.broker import dead_letters
+from service.broker.topology import QUEUES
+from service.console.pages import _page, console_ref
+from service.console.parts import Parts, Req, acting_session
+from service.console.security import LOGIN_COOKIE, PREFIX, Forbidden, cookie, over_https, same
+from service.console.sessions import COOKIE, Session
+from service.design_refs import design_key
+from service.errors import ActionError, NotFound
+
+OPERATOR_MAX = 80
+
+
+@post("/login", name="console-login", include_in_schema=False, status_code=303)
+async def login(request: Req, console: Parts) -> Response[Any]:
+    form = await request.form()
+    if not same(_text(form, "csrf"), request.cookies.get(LOGIN_COOKIE, "")):
+        raise Forbidden()
+    address = request.client.host if request.client else "unknown"
+    wait = console.logins.wait_s(address)
+    if wait is not None:
+        page = _page(
+            "login.html",
+            request,
+            csrf=_text(form, "csrf"),
+            session=None,
+            error="Too many failed logins from this address; wait a minute.",
+        )
+        return _login_refused(page, 429, wait)
+    operator = (_text(form, "operator") or "").strip()[:OPERATOR_MAX]
+    if not operator or not same(_text(form, "token"), console.token.reveal()):
+        console.logins.failed(address)
+        page = _page(
+            "login.html",
+            request,
+            csrf=_text(form, "csrf"),
+            session=None,
+            error="Wrong token, or no operator name.",
+        )
+        return _login_refused(page, 401, None)
+    session_id, _ = await console.sessions.open(operator)
+    console.audit("console.login", operator)
+    secure = console.cookie_secure or over_https(request)
+    answer: Response[Any] = Redirect(f"{PREFIX}/failures", status_code=303)
+    answer.cookies.append(
+        cookie(COOKIE, session_id, secure=secure, max_age=int(console.sessions.ttl_s))
+    )
+    return answer
+
+
+def _login_refused(page: Template, status: int, wait: float | None) -> Template:
+    page.status_code = status
+    if wait is not None:
+        page.headers["Retry-After"] = str(max(1, int(wait) + 1))
+    return page
+
+
+def _text(form: Any, name: FromPath[str]) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
+@post("/logout", name="console-logout", include_in_schema=False, status_code=303)
+async def logout(request: Req, console: Parts) -> Redirect:
+    session = await acting_session(console, request)
+    await console.sessions.close(request.cookies.get(COOKIE))
+    console.audit("console.logout", session.operator)
+    answer = Redirect(f"{PREFIX}/login", status_code=303)
+    answer.cookies.append(
+        cookie(COOKIE, "", secure=console.cookie_secure or over_https(request), max_age=0)
+    )
+    return answer
+
+
+def _result(request: Req, session: Session, title: str, **context: Any) -> Template:
+    return _page("result.html", request, session=session, title=title, **context)
+
+
+@post(
+    "/failures/{signature:str}/retry",
+    name="console-retry-group",
+    include_in_schema=False,
+    status_code=200,
+)
+async def retry_group(request: Req, console: Parts, signature: FromPath[str]) -> Template:
+    session = await acting_session(console, request)
+
+    async def send(key: Any) -> recovery.RetryAction:
+        return await recovery.retry_design(
+            console.ledger,
+            key,
+            operator=session.operator,
+            send=console.operations.send_design_to_queue,
+        )
+
+    try:
+        members, _ = await failures.retry_designs(
+            console.ledger, signature, shop_id=None, after=None, limit=500, send=send
+        )
+    except ActionError as exc:
+        return _result(request, session, f"Retry {signature}", error=exc.detail, members=[])
+    counted: dict[str, int] = {}
+    for member in members:
+        counted[member.outcome] = counted.get(member.outcome, 0) + 1
+    console.audit(
+        "failures.retry", session.operator, signature=signature, outcomes=counted, via="console"
+    )
+    return _page(
+        "preview.html",
+        request,
+        session=session,
+        signature=signature,
+        members=members,
+        error=None,
+        done=True,
+    )
+
+
+@post(
+    "/designs/{ref:str}/retry",
+    name="console-retry-design",
+    include_in_schema=False,
+    status_code=200,
+)
+async def retry_design(request: Req, console: Parts, ref: FromPath[str]) -> Template:
+    session = await acting_session(console, request)
+    key = design_key(ref)
+    try:
+        action = await recovery.retry_design(
+            console.ledger,
+            key,
+            operator=session.operator,
+            send=console.operations.send_design_to_queue,
+        )
+    except ActionError as exc:
+        return _result(request, session, f"Retry {ref}", error=exc.detail, link=console_ref(key))
+    console.audit("retry", session.operator, design=ref, outcome=action, via="console")
+    return _result(
+        request, session, f"Retry {ref}", message=f"Design {ref}: {action}.", link=console_ref(key)
+    )
+
+
+@post(
+    "/designs/{ref:str}/reconcile",
+    name="console-reconcile",
+    include_in_schema=False,
+    status_code=200,
+)
+async def reconcile(request: Req, console: Parts, ref: FromPath[str]) -> Template:
+    session = await acting_session(console, request)
+    key = design_key(ref)
+    product_id = (_text(await request.form(), "product_id") or "").strip()
+    try:
+        if not product_id or len(product_id) > 200:
+            raise ActionError("product_id: the product Fourthwall holds (1 to 200 characters)")
+        await recovery.reconcile_design(
+            console.ledger,
+            key,
+            product_id,
+            operator=session.operator,
+            publish=console.operations.publish_event,
+        )
+    except ActionError as exc:
+        return _result(
+            request, session, f"Reconcile {ref}", error=exc.detail, link=console_ref(key)
+        )
+    console.audit("reconcile", session.operator, design=ref, product_id=product_id, via="console")
+    return _result(
+        request,
+        session,
+        f"Reconcile {ref}",
+        message=f"Design {ref}: product {product_id} recorded.",
+        link=console_ref(key),
+    )
+
+
+@post(
+    "/dead-letters/{name:str}/{letter:str}/{verb:str}",
+    name="console-dead-letter",
+    include_in_schema=False,
+    status_code=200,
+)
+async def dead_letter(
+    request: Req,
+    console: Parts,
+    name: FromPath[str],
+    letter: FromPath[str],
+    verb: FromPath[str],
+) -> Template:
+    session = await acting_session(console, request)
+    names = QUEUES.get(name)
+    title = f"{verb.capitalize()} {letter}"
+    if names is None or verb not in ("replay", "discard"):
+        return _result(
+            request, session, title, error=f"no dead-letter queue {name!r} or action {verb!r}"
+        )
+    ids = frozenset({letter})
+    try:
+        async with console.operations.broker_channel() as channel:
+            if verb == "replay":
+                done = await dead_letters.replay(
+                    channel,
+                    names,
+                    operator=session.operator,
+                    ids=ids,
+                    limit=dead_letters.MAX_SWEEP,
+                    timeout_s=console.operations.timeout_s,
+                )
+            else:
+                done = await dead_letters.discard(channel, names, ids, dead_letters.MAX_SWEEP)
+        if not done:
+            raise NotFound(f"no dead letter {letter!r} in {name}")
+    except ActionError as exc:
+        return _result(request, session, title, error=exc.detail, back=f"{PREFIX}/dead-letters")
+    console.audit(
+        f"dead_letters.{verb}",
+        session.operator,
+        queue=names.dead_letter,
+        ids=list(done),
+        via="console",
+    )
+    return _result(
+        request,
+        session,
+        title,
+        message=f"{verb.capitalize()}ed {letter} ({names.dead_letter}).",
+        back=f"{PREFIX}/dead-letters",
+    )
+
+
+@post(
+    "/consumers/{name:str}/{verb:str}",
+    name="console-consumer",
+    include_in_schema=False,
+    status_code=303,
+)
+async def switch_consumer(
+    request: Req, console: Parts, name: FromPath[str], verb: FromPath[str]
+) -> Response[Any]:
+    session = await acting_session(console, request)
+    try:
+        if verb == "pause":
+            await console.operations.pause(name)
+        elif verb == "resume":
+            await console.operations.resume(name)
+        else:
+            raise NotFound(f"no action {verb!r}: pause or resume")
+    except ActionError as exc:
+        page = _result(
+            request, session, f"{verb} {name}", error=exc.detail, back=f"{PREFIX}/consumers"
+        )
+        page.status_code = 200
+        return page
+    console.audit(verb, session.operator, consumer=name, via="console")
+    return Redirect(f"{PREFIX}/consumers", status_code=303)
