@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: setup demo test slow bench fuzz lint unit integration e2e sandbox run clean
+.PHONY: setup demo test slow bench fuzz lint unit integration e2e sandbox run clean screenshots
 
 setup:
 	@scripts/bootstrap.sh
@@ -13,6 +13,7 @@ demo: setup
 
 test: setup lint
 	@scripts/ensure-services.sh
+	@scripts/ensure-browser.sh
 	$(UV) run pytest -m "not slow" --durations=15
 
 # Tests of 20 s or more each on the CI machine (crash, ledger outage, quota e2e, fuzz,
@@ -53,6 +54,13 @@ sandbox: setup
 
 run: setup
 	$(UV) run merch-pipeline run
+
+# The console's pages as PNGs in docs/images/ (docs/operations.md), made by the browser test's
+# journey in the same headless Chromium the tests use.
+screenshots: setup
+	@scripts/ensure-services.sh
+	@scripts/ensure-browser.sh
+	CONSOLE_SCREENSHOTS=docs/images $(UV) run pytest -q tests/browser
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

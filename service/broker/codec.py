@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import msgspec
 from aio_pika.abc import AbstractMessage
 
 from contracts.cloudevents import (
@@ -17,7 +18,7 @@ from contracts.cloudevents import (
     encode_structured,
 )
 from contracts.errors import ContractError
-from service.broker.headers import TRACEPARENT
+from service.broker.headers import TRACEPARENT, traceparent
 
 
 def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
@@ -39,6 +40,31 @@ def decode_message(message: AbstractMessage, max_bytes: int) -> CloudEvent:
         f"content type {message.content_type!r} is neither {STRUCTURED_CONTENT_TYPE} nor a "
         "binary-mode event (no cloudEvents_specversion or ce-specversion header)",
     )
+
+
+class _TraceOnly(msgspec.Struct):
+    traceparent: str | None = None
+
+
+_trace_only = msgspec.json.Decoder(_TraceOnly)
+
+
+def message_traceparent(message: AbstractMessage, max_bytes: int) -> str | None:
+    """The trace context a delivery continues: its AMQP ``traceparent`` header, else the
+    CloudEvent's ``traceparent`` extension (a binary-mode attribute or the structured body's),
+    for a producer that sets only the latter. Never raises: a body that is no event has none."""
+    found = traceparent(message.headers)
+    if found is not None:
+        return found
+    attribute = binary_attributes(message.headers or {}).get("traceparent")
+    if isinstance(attribute, str):
+        return attribute
+    if len(message.body) > max_bytes:
+        return None
+    try:
+        return _trace_only.decode(message.body).traceparent
+    except (msgspec.MsgspecError, ValueError):
+        return None
 
 
 def event_message(event: CloudEvent) -> aio_pika.Message:

@@ -28,7 +28,7 @@ from contracts.errors import ContractError
 from contracts.events import EXCHANGE, EventData, decode_data, event_type_of, make_event
 from contracts.timestamps import now_iso
 from service.broker import headers
-from service.broker.codec import copy_message, decode_message
+from service.broker.codec import copy_message, decode_message, message_traceparent
 from service.broker.publisher import Publishes
 from service.broker.topology import QueueNames
 from service.observability.metrics import Metrics
@@ -156,10 +156,10 @@ class Consumer:
 
     def _span(self, message: AbstractIncomingMessage) -> Any:
         """The delivery's CONSUMER span, a child of the span that published the message (its
-        AMQP ``traceparent`` header, a copy of the CloudEvent's)."""
+        AMQP ``traceparent`` header, or the CloudEvent's when a producer set only that)."""
         return self.tracer.start_as_current_span(
             f"{self.names.queue} process",
-            context=context_of(headers.traceparent(message.headers)),
+            context=context_of(message_traceparent(message, self.max_message_bytes)),
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "rabbitmq",

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, Router, get
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.template.config import TemplateConfig
 

@@ -160,3 +160,24 @@ async def test_a_webhook_delivery_and_an_operators_retry_continue_the_designs_tr
     assert [s.attributes["merch.outcome"] for s in after] == ["done"]  # type: ignore[index]
     values = [str(v) for s in finished for v in _attribute_values(s)]
     assert not [v for v in values if TOKEN in v or SECRET in v]
+
+
+async def test_a_producer_that_sets_only_the_cloudevents_traceparent_is_continued(
+    settings: Settings, amqp_url: str, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    event = design_event(sample_design("shop-2", 0, "ce-only"))
+    assert event.traceparent
+    message = event_message(event)
+    del message.headers["traceparent"]  # only the CloudEvent's extension attribute is left
+    async with watching(amqp_url) as watcher, running_service(settings, tracing=provider):
+        await publish(amqp_url, message)
+        await watcher.wait_for("pins.created", 1)
+    first = next(
+        s
+        for s in _all(exporter)
+        if s.kind == SpanKind.CONSUMER
+        and s.attributes.get("messaging.destination.name") == "merch-pipeline.design-approved"  # type: ignore[union-attr]
+    )
+    assert first.context.trace_id == _trace_id(event.traceparent)
+    assert first.parent is not None and first.parent.span_id == int(event.traceparent[36:52], 16)
