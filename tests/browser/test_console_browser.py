@@ -15,6 +15,7 @@ from pathlib import Path
 import aio_pika
 import msgspec
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -41,7 +42,11 @@ def _of(ids: set[str]) -> Callable[[Seen], bool]:
 
 
 def _until(driver: WebDriver, what: Callable[[WebDriver], object], timeout: float = 15) -> None:
-    WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: what(d))
+    # a page being replaced by the next one, or a part refreshed in place by the console's
+    # script, makes elements read a moment before vanish: polled again until the deadline
+    WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=(WebDriverException,)
+    ).until(lambda d: what(d))
 
 
 def _text(driver: WebDriver, css: str) -> str:
@@ -87,9 +92,11 @@ def _log_in_and_see_the_groups(driver: WebDriver, base: str) -> None:
     _until(driver, lambda d: d.current_url.endswith("/admin/ui/login"))
     screenshot(driver, SHOTS, "login")
     _log_in(driver, "not-the-token")
+    _until(driver, lambda d: d.find_elements(By.ID, "login-error"))
     assert "Wrong token" in _text(driver, "#login-error")
     _log_in(driver, TOKEN)
     _until(driver, lambda d: d.current_url.endswith("/admin/ui/failures"))
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-signature="{INVALID}"]'))
     invalid = driver.find_element(By.CSS_SELECTOR, f'tr[data-signature="{INVALID}"]')
     assert invalid.find_element(By.CSS_SELECTOR, ".count").text == "2"
     screenshot(driver, SHOTS, "failures")
@@ -152,8 +159,12 @@ def _log_in(driver: WebDriver, token: str) -> None:
 
 
 def _switch(driver: WebDriver, consumer: str) -> None:
-    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-name="{consumer}"]')
-    row.find_element(By.CSS_SELECTOR, "button.switch").click()
+    def click(d: WebDriver) -> bool:
+        row = d.find_element(By.CSS_SELECTOR, f'tr[data-name="{consumer}"]')
+        row.find_element(By.CSS_SELECTOR, "button.switch").click()
+        return True
+
+    _until(driver, click)
 
 
 def _paused_for(driver: WebDriver, consumer: str) -> str:
