@@ -4,6 +4,7 @@ form. Each reads what the admin API reads, through the same functions, and rende
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from service import failures
 from service.api.admin.designs import design_detail
 from service.broker import dead_letters
 from service.broker.topology import QUEUES
-from service.console.parts import Parts, Req, session_of
+from service.console.parts import ConsoleParts, Parts, Req, session_of
 from service.console.security import LOGIN_COOKIE, PREFIX, cookie, over_https
 from service.design_refs import design_key, design_ref
 from service.errors import ActionError, Unavailable
@@ -125,8 +126,30 @@ async def design_page(request: Req, console: Parts, ref: FromPath[str]) -> Templ
     key = design_key(ref)
     detail = await design_detail(console.ledger, key, ref, console.parking)
     return _page(
-        "design.html", request, session=session, detail=detail, ref=ref, link=console_ref(key)
+        "design.html",
+        request,
+        session=session,
+        detail=detail,
+        ref=ref,
+        link=console_ref(key),
+        events=await _events(console, key),
     )
+
+
+async def _events(console: ConsoleParts, key: DesignKey) -> list[tuple[str, str]]:
+    """The events the design sent, as first published (their data, as indented JSON)."""
+    record = await console.ledger.record(key)
+    if record is None:
+        return []
+    sent = [("product.created", record.product_event), ("product.failed", record.failed_event)]
+    return [(name, _indented(data)) for name, data in sent if data]
+
+
+def _indented(data: bytes) -> str:
+    try:
+        return json.dumps(json.loads(data), indent=2, ensure_ascii=False)
+    except ValueError:
+        return data.decode(errors="replace")
 
 
 @get("/dead-letters", name="console-dead-letters", include_in_schema=False)

@@ -154,6 +154,7 @@ async def test_a_hostile_upstream_error_is_shown_as_text(
         assert HOSTILE not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[0].text + pages[2].text
     assert "<script" not in pages[2].text.replace('<script src="/admin/ui/static/console.js"', "")
+    assert "product.failed" in pages[2].text  # the event the design sent, shown as text
 
 
 async def test_logout_and_a_rotated_token_end_the_session_on_every_replica(

@@ -131,9 +131,13 @@ async def test_failures_are_grouped_by_cause_and_a_group_is_retried_page_by_page
         assert [(m["outcome"], m["queue"], m["dead_letter_id"]) for m in letters["members"]] == [
             ("replayed", "design-approved", junk_id)
         ]
+        replayed = (await admin.post("/admin/failures/dead_letter.invalid_json/retry")).json()
+        assert [(m["outcome"], m["dead_letter_id"]) for m in replayed["members"]] == [
+            ("replayed", junk_id)
+        ]
         # bad and unknown signatures
         assert (await admin.post("/admin/failures/no-dot/retry")).status_code == 400
         missing = await admin.post(f"/admin/failures/{UNAVAILABLE}/retry")
         assert missing.status_code == 404 and UNAVAILABLE in missing.json()["detail"]
         metrics = (await admin.get("/metrics")).text
-    assert 'merch_admin_actions_total{action="failures.retry"} 2.0' in metrics
+    assert 'merch_admin_actions_total{action="failures.retry"} 3.0' in metrics
