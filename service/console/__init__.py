@@ -52,7 +52,7 @@ def _forbidden(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 
 def _refused(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, ActionError)
-    page = pages._page("result.html", request, session=None, title="Refused", error=exc.detail)
+    page = pages.render("result.html", request, session=None, title="Refused", error=exc.detail)
     page.status_code = exc.status
     return secured(page)
 

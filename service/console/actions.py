@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from service import failures, recovery
 from service.broker import dead_letters
 from service.broker.topology import QUEUES
-from service.console.pages import _page, console_ref
+from service.console.pages import console_ref, render
 from service.console.parts import Parts, Req, acting_session
 from service.console.security import LOGIN_COOKIE, PREFIX, Forbidden, cookie, over_https, same
 from service.console.sessions import COOKIE, Session
@@ -30,7 +30,7 @@ async def login(request: Req, console: Parts) -> Response[Any]:
     address = request.client.host if request.client else "unknown"
     wait = console.logins.wait_s(address)
     if wait is not None:
-        page = _page(
+        page = render(
             "login.html",
             request,
             csrf=_text(form, "csrf"),
@@ -41,7 +41,7 @@ async def login(request: Req, console: Parts) -> Response[Any]:
     operator = (_text(form, "operator") or "").strip()[:OPERATOR_MAX]
     if not operator or not same(_text(form, "token"), console.token.reveal()):
         console.logins.failed(address)
-        page = _page(
+        page = render(
             "login.html",
             request,
             csrf=_text(form, "csrf"),
@@ -66,7 +66,7 @@ def _login_refused(page: Template, status: int, wait: float | None) -> Template:
     return page
 
 
-def _text(form: Any, name: FromPath[str]) -> str | None:
+def _text(form: Any, name: str) -> str | None:
     value = form.get(name)
     return value if isinstance(value, str) else None
 
@@ -84,7 +84,16 @@ async def logout(request: Req, console: Parts) -> Redirect:
 
 
 def _result(request: Req, session: Session, title: str, **context: Any) -> Template:
-    return _page("result.html", request, session=session, title=title, **context)
+    return render("result.html", request, session=session, title=title, **context)
+
+
+def _refused(
+    request: Req, session: Session, title: str, exc: ActionError, **context: Any
+) -> Template:
+    """The page saying why an action was not done, with the status the API would answer."""
+    page = _result(request, session, title, error=exc.detail, **context)
+    page.status_code = exc.status
+    return page
 
 
 @post(
@@ -105,18 +114,18 @@ async def retry_group(request: Req, console: Parts, signature: FromPath[str]) ->
         )
 
     try:
-        members, _ = await failures.retry_designs(
+        members, last = await failures.retry_designs(
             console.ledger, signature, shop_id=None, after=None, limit=500, send=send
         )
     except ActionError as exc:
-        return _result(request, session, f"Retry {signature}", error=exc.detail, members=[])
+        return _refused(request, session, f"Retry {signature}", exc)
     counted: dict[str, int] = {}
     for member in members:
         counted[member.outcome] = counted.get(member.outcome, 0) + 1
     console.audit(
         "failures.retry", session.operator, signature=signature, outcomes=counted, via="console"
     )
-    return _page(
+    return render(
         "preview.html",
         request,
         session=session,
@@ -124,6 +133,7 @@ async def retry_group(request: Req, console: Parts, signature: FromPath[str]) ->
         members=members,
         error=None,
         done=True,
+        more=last is not None,
     )
 
 
@@ -144,7 +154,7 @@ async def retry_design(request: Req, console: Parts, ref: FromPath[str]) -> Temp
             send=console.operations.send_design_to_queue,
         )
     except ActionError as exc:
-        return _result(request, session, f"Retry {ref}", error=exc.detail, link=console_ref(key))
+        return _refused(request, session, f"Retry {ref}", exc, link=console_ref(key))
     console.audit("retry", session.operator, design=ref, outcome=action, via="console")
     return _result(
         request, session, f"Retry {ref}", message=f"Design {ref}: {action}.", link=console_ref(key)
@@ -172,9 +182,7 @@ async def reconcile(request: Req, console: Parts, ref: FromPath[str]) -> Templat
             publish=console.operations.publish_event,
         )
     except ActionError as exc:
-        return _result(
-            request, session, f"Reconcile {ref}", error=exc.detail, link=console_ref(key)
-        )
+        return _refused(request, session, f"Reconcile {ref}", exc, link=console_ref(key))
     console.audit("reconcile", session.operator, design=ref, product_id=product_id, via="console")
     return _result(
         request,
@@ -202,9 +210,8 @@ async def dead_letter(
     names = QUEUES.get(name)
     title = f"{verb.capitalize()} {letter}"
     if names is None or verb not in ("replay", "discard"):
-        return _result(
-            request, session, title, error=f"no dead-letter queue {name!r} or action {verb!r}"
-        )
+        missing = NotFound(f"no dead-letter queue {name!r} or action {verb!r}")
+        return _refused(request, session, title, missing, back=f"{PREFIX}/dead-letters")
     ids = frozenset({letter})
     try:
         async with console.operations.broker_channel() as channel:
@@ -222,7 +229,7 @@ async def dead_letter(
         if not done:
             raise NotFound(f"no dead letter {letter!r} in {name}")
     except ActionError as exc:
-        return _result(request, session, title, error=exc.detail, back=f"{PREFIX}/dead-letters")
+        return _refused(request, session, title, exc, back=f"{PREFIX}/dead-letters")
     console.audit(
         f"dead_letters.{verb}",
         session.operator,
@@ -257,10 +264,6 @@ async def switch_consumer(
         else:
             raise NotFound(f"no action {verb!r}: pause or resume")
     except ActionError as exc:
-        page = _result(
-            request, session, f"{verb} {name}", error=exc.detail, back=f"{PREFIX}/consumers"
-        )
-        page.status_code = 200
-        return page
+        return _refused(request, session, f"{verb} {name}", exc, back=f"{PREFIX}/consumers")
     console.audit(verb, session.operator, consumer=name, via="console")
     return Redirect(f"{PREFIX}/consumers", status_code=303)

@@ -38,14 +38,14 @@ def console_ref(key: DesignKey) -> str:
     return f"{PREFIX}/designs/{design_ref(key)}"
 
 
-def _page(name: FromPath[str], request: Req, **context: Any) -> Template:
+def render(name: str, request: Req, **context: Any) -> Template:
     return Template(template_name=name, context={"prefix": PREFIX, "when": when, **context})
 
 
 @get("/login", name="console-login-form", include_in_schema=False)
 async def login_form(request: Req, console: Parts) -> Response[Any]:
     nonce = secrets.token_urlsafe(24)
-    page = _page("login.html", request, csrf=nonce, error=None, session=None)
+    page = render("login.html", request, csrf=nonce, error=None, session=None)
     secure = console.cookie_secure or over_https(request)
     page.cookies.append(cookie(LOGIN_COOKIE, nonce, secure=secure, max_age=3600))
     return page
@@ -68,7 +68,7 @@ async def failures_page(request: Req, console: Parts) -> Template:
         groups += failures.dead_letter_groups(letters, failed.__contains__)
     except Unavailable as exc:
         unread = str(exc)
-    return _page("failures.html", request, session=session, groups=groups, unread=unread)
+    return render("failures.html", request, session=session, groups=groups, unread=unread)
 
 
 @get("/failures/{signature:str}/preview", name="console-preview", include_in_schema=False)
@@ -85,7 +85,7 @@ async def preview_page(request: Req, console: Parts, signature: FromPath[str]) -
             )
     except ActionError as exc:
         error = exc.detail
-    return _page(
+    return render(
         "preview.html",
         request,
         session=session,
@@ -93,6 +93,7 @@ async def preview_page(request: Req, console: Parts, signature: FromPath[str]) -
         members=members,
         error=error,
         done=False,
+        more=False,
     )
 
 
@@ -103,10 +104,10 @@ async def designs_page(request: Req, console: Parts, q: FromQuery[str | None] = 
     found = [
         (row, console_ref(DesignKey(row.shop_id, row.design_id, row.revision))) for row in rows
     ]
-    return _page("designs.html", request, session=session, q=q or "", found=found)
+    return render("designs.html", request, session=session, q=q or "", found=found)
 
 
-async def _search(console: Parts, q: str) -> list[DesignRow]:
+async def _search(console: ConsoleParts, q: str) -> list[DesignRow]:
     """A design id, a product id or a shop id; without one, the latest failures."""
     if not q:
         return (await console.ledger.designs(state="failed", limit=50))[-50:]
@@ -125,7 +126,7 @@ async def design_page(request: Req, console: Parts, ref: FromPath[str]) -> Templ
     session = await session_of(console, request)
     key = design_key(ref)
     detail = await design_detail(console.ledger, key, ref, console.parking)
-    return _page(
+    return render(
         "design.html",
         request,
         session=session,
@@ -164,7 +165,7 @@ async def dead_letters_page(request: Req, console: Parts) -> Template:
                 queues.append((name, depth, await dead_letters.peek(channel, names, PEEKED)))
     except Unavailable as exc:
         unread = str(exc)
-    return _page("dead_letters.html", request, session=session, queues=queues, unread=unread)
+    return render("dead_letters.html", request, session=session, queues=queues, unread=unread)
 
 
 @get("/shops", name="console-shops", include_in_schema=False)
@@ -172,14 +173,14 @@ async def shops_page(request: Req, console: Parts) -> Template:
     session = await session_of(console, request)
     quota = console.quota if isinstance(console.quota, QuotaStore) else None
     states = [await quota.state(shop) for shop in console.shops] if quota else []
-    return _page("shops.html", request, session=session, states=states, limiter=bool(quota))
+    return render("shops.html", request, session=session, states=states, limiter=bool(quota))
 
 
 @get("/consumers", name="console-consumers", include_in_schema=False)
 async def consumers_page(request: Req, console: Parts) -> Template:
     session = await session_of(console, request)
     watch = console.ledger_watch
-    return _page(
+    return render(
         "consumers.html",
         request,
         session=session,

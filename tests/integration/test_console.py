@@ -117,6 +117,9 @@ async def test_a_form_without_its_csrf_token_is_refused(console: Settings) -> No
         assert re.search(
             r'data-name="design-approved">.*?class="paused-for">operator<', paused, re.S
         )
+        # an action that does not apply says why, with the status the API would answer
+        missing = await http.post(f"{UI}/designs/shop-1:nope:1/retry", data={"csrf": _csrf(page)})
+        assert missing.status_code == 404 and "no design" in missing.text
     # the bearer-token API takes no CSRF token and is unchanged
     async with _client(console, Authorization=f"Bearer {TOKEN}") as api:
         resumed = await api.post("/admin/consumers/design-approved/resume")
