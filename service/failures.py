@@ -172,6 +172,14 @@ def dead_letter_groups(
     return sorted(groups, key=lambda g: (-g.count, g.signature))
 
 
+def tally(members: Iterable[Member]) -> dict[str, int]:
+    """How many members got each outcome (for the audit line)."""
+    counted: dict[str, int] = {}
+    for member in members:
+        counted[member.outcome] = counted.get(member.outcome, 0) + 1
+    return counted
+
+
 SendDesign = Callable[[DesignKey], Awaitable[recovery.RetryAction]]
 
 

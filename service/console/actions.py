@@ -119,11 +119,9 @@ async def retry_group(request: Req, console: Parts, signature: FromPath[str]) ->
         )
     except ActionError as exc:
         return _refused(request, session, f"Retry {signature}", exc)
-    counted: dict[str, int] = {}
-    for member in members:
-        counted[member.outcome] = counted.get(member.outcome, 0) + 1
+    outcomes = failures.tally(members)
     console.audit(
-        "failures.retry", session.operator, signature=signature, outcomes=counted, via="console"
+        "failures.retry", session.operator, signature=signature, outcomes=outcomes, via="console"
     )
     return render(
         "preview.html",

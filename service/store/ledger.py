@@ -580,15 +580,7 @@ class Ledger:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        if after is not None:
-            where.append("(created_at, shop_id, design_id, revision) > (?, ?, ?, ?)")
-            params.extend(after)
-        rows = await self.db.fetchall(
-            f"SELECT {_ROW_COLUMNS} FROM designs WHERE {' AND '.join(where)} "
-            "ORDER BY created_at, shop_id, design_id, revision LIMIT ?",
-            (*params, limit),
-        )
-        return [_design_row(r) for r in rows]
+        return await self._design_page(where, params, after, limit)
 
     async def steps(self, key: DesignKey) -> list[Step]:
         """Every step, oldest first: rows of ``design_steps`` (written before schema 10, and by
@@ -640,9 +632,19 @@ class Ledger:
         if shop_id is not None:
             where.append("shop_id = ?")
             params.append(shop_id)
+        return await self._design_page(where, params, after, limit)
+
+    async def _design_page(
+        self,
+        where: list[str],
+        params: list[Any],
+        after: tuple[float, str, str, int] | None,
+        limit: int,
+    ) -> list[DesignRow]:
+        """Designs matching ``where``, in the order they arrived, after the keyset ``after``."""
         if after is not None:
-            where.append("(created_at, shop_id, design_id, revision) > (?, ?, ?, ?)")
-            params.extend(after)
+            where = [*where, "(created_at, shop_id, design_id, revision) > (?, ?, ?, ?)"]
+            params = [*params, *after]
         rows = await self.db.fetchall(
             f"SELECT {_ROW_COLUMNS} FROM designs WHERE {' AND '.join(where)} "
             "ORDER BY created_at, shop_id, design_id, revision LIMIT ?",

@@ -90,7 +90,7 @@ class FailuresController(Controller):
                 "failures.retry",
                 signature=signature,
                 shop_id=shop_id,
-                outcomes=_tally(result.members),
+                outcomes=failures.tally(result.members),
             )
         return result
 
@@ -181,10 +181,3 @@ def _letter_member(queue: str, letter: DeadLetter, key: DesignKey | None) -> Mem
         queue=queue,
         shop_id=key.shop_id if key else None,
     )
-
-
-def _tally(members: list[Member]) -> dict[str, int]:
-    counted: dict[str, int] = {}
-    for member in members:
-        counted[member.outcome] = counted.get(member.outcome, 0) + 1
-    return counted
