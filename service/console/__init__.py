@@ -13,6 +13,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.template.config import TemplateConfig
 
+from consumers.ports import LedgerUnavailable
 from service.console import actions, pages
 from service.console.parts import ConsoleParts
 from service.console.security import PREFIX, Forbidden, LoginNeeded, secured
@@ -57,6 +58,19 @@ def _refused(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return secured(page)
 
 
+def _ledger_away(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    page = pages.render(
+        "result.html",
+        request,
+        session=None,
+        title="The ledger is away",
+        error=f"The service's database is not answering ({exc}); try again shortly.",
+    )
+    page.status_code = 503
+    page.headers["Retry-After"] = "5"
+    return secured(page)
+
+
 def console_router(parts: ConsoleParts) -> Router:
     def provide() -> ConsoleParts:
         return parts
@@ -88,6 +102,7 @@ def console_router(parts: ConsoleParts) -> Router:
             LoginNeeded: _to_login,
             Forbidden: _forbidden,
             ActionError: _refused,
+            LedgerUnavailable: _ledger_away,
         },
         after_request=secured,
         include_in_schema=False,

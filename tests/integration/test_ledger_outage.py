@@ -156,6 +156,14 @@ async def test_while_the_ledger_is_away_the_http_doors_say_so_and_nothing_is_los
                 ):
                     assert answer.status_code == 503 and answer.headers["retry-after"]
                     assert answer.json()["type"] == "urn:merch-pipeline:problem:ledger-unavailable"
+                # the console says so too, as a page (its sessions live in the ledger)
+                form = await http.get("/admin/ui/login")
+                csrf = form.cookies["mp_console_login"]
+                login = await http.post(
+                    "/admin/ui/login", data={"csrf": csrf, "operator": "ops", "token": token}
+                )
+                assert login.status_code == 503 and "not answering" in login.text
+                assert login.headers["content-security-policy"]
                 await proxy.restore()
                 await watcher.wait_for("pins.created", 1, timeout=20)
                 assert service.readiness().ready
