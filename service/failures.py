@@ -27,7 +27,7 @@ from service.broker import dead_letters
 from service.broker.dead_letters import DeadLetter
 from service.broker.topology import QUEUES
 from service.design_refs import design_link, design_ref
-from service.errors import ActionError, NotFound
+from service.errors import ActionError, NotFound, Unavailable
 from service.operations import Operations
 from service.store.ledger import DesignRow, FailureCount, Ledger
 
@@ -53,6 +53,12 @@ class FailureGroup(msgspec.Struct, frozen=True, kw_only=True):
     states: dict[str, int]  # design groups: failed / needs_reconciliation
     queues: list[str]  # dead-letter groups: the dead-letter queues holding them
     retry: str  # the action's path
+
+
+class FailureReport(msgspec.Struct, frozen=True, kw_only=True):
+    groups: list[FailureGroup]  # design groups, then dead-letter groups; largest first
+    dead_letters_scanned: int  # how many dead letters were looked at (at most 1000 a queue)
+    dead_letters_unread: str | None = None  # why they were not, when the broker is away
 
 
 class Member(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,6 +189,17 @@ def tally(members: Iterable[Member]) -> dict[str, int]:
 SendDesign = Callable[[DesignKey], Awaitable[recovery.RetryAction]]
 
 
+def retry_sender(ledger: Ledger, operations: Operations, operator: str) -> SendDesign:
+    """Retry one design as ``operator`` (the single retry's rules), for ``retry_designs``."""
+
+    async def send(key: DesignKey) -> recovery.RetryAction:
+        return await recovery.retry_design(
+            ledger, key, operator=operator, send=operations.send_design_to_queue
+        )
+
+    return send
+
+
 async def retry_designs(
     ledger: Ledger,
     signature: str,
@@ -235,3 +252,16 @@ async def failed_keys(ledger: Ledger, letters: list[tuple[str, DeadLetter]]) -> 
         if record is not None and record.state in ("failed", "needs_reconciliation"):
             failed.add(key)
     return failed
+
+
+async def report(ledger: Ledger, operations: Operations) -> FailureReport:
+    """Every failure group now: the ledger's, then the dead letters' (those stand on their
+    own when the broker is away, and the report says why the dead letters were not read)."""
+    groups = design_groups(await ledger.failure_counts())
+    try:
+        letters = await scan_dead_letters(operations)
+    except Unavailable as exc:
+        return FailureReport(groups=groups, dead_letters_scanned=0, dead_letters_unread=str(exc))
+    failed = await failed_keys(ledger, letters)
+    groups += dead_letter_groups(letters, failed.__contains__)
+    return FailureReport(groups=groups, dead_letters_scanned=len(letters))

@@ -10,10 +10,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from service import failures, recovery
+from service.api.admin.dead_letters import discard_dead_letter, replay_dead_letters
 from service.broker import dead_letters
-from service.broker.topology import QUEUES
 from service.console.pages import console_ref, render
-from service.console.parts import Parts, Req, acting_session
+from service.console.parts import Parts, Req, acting_of, acting_session
 from service.console.security import LOGIN_COOKIE, PREFIX, Forbidden, cookie, over_https, same
 from service.console.sessions import COOKIE, Session
 from service.design_refs import design_key
@@ -104,25 +104,15 @@ def _refused(
 )
 async def retry_group(request: Req, console: Parts, signature: FromPath[str]) -> Template:
     session = await acting_session(console, request)
-
-    async def send(key: Any) -> recovery.RetryAction:
-        return await recovery.retry_design(
-            console.ledger,
-            key,
-            operator=session.operator,
-            send=console.operations.send_design_to_queue,
-        )
-
+    acting = acting_of(console, session)
+    send = failures.retry_sender(console.ledger, console.operations, session.operator)
     try:
         members, last = await failures.retry_designs(
             console.ledger, signature, shop_id=None, after=None, limit=500, send=send
         )
     except ActionError as exc:
         return _refused(request, session, f"Retry {signature}", exc)
-    outcomes = failures.tally(members)
-    console.audit(
-        "failures.retry", session.operator, signature=signature, outcomes=outcomes, via="console"
-    )
+    acting.done("failures.retry", signature=signature, outcomes=failures.tally(members))
     return render(
         "preview.html",
         request,
@@ -153,7 +143,7 @@ async def retry_design(request: Req, console: Parts, ref: FromPath[str]) -> Temp
         )
     except ActionError as exc:
         return _refused(request, session, f"Retry {ref}", exc, link=console_ref(key))
-    console.audit("retry", session.operator, design=ref, outcome=action, via="console")
+    acting_of(console, session).done("retry", design=ref, outcome=action)
     return _result(
         request, session, f"Retry {ref}", message=f"Design {ref}: {action}.", link=console_ref(key)
     )
@@ -181,7 +171,7 @@ async def reconcile(request: Req, console: Parts, ref: FromPath[str]) -> Templat
         )
     except ActionError as exc:
         return _refused(request, session, f"Reconcile {ref}", exc, link=console_ref(key))
-    console.audit("reconcile", session.operator, design=ref, product_id=product_id, via="console")
+    acting_of(console, session).done("reconcile", design=ref, product_id=product_id)
     return _result(
         request,
         session,
@@ -205,43 +195,20 @@ async def dead_letter(
     verb: FromPath[str],
 ) -> Template:
     session = await acting_session(console, request)
-    names = QUEUES.get(name)
     title = f"{verb.capitalize()} {letter}"
-    if names is None or verb not in ("replay", "discard"):
-        missing = NotFound(f"no dead-letter queue {name!r} or action {verb!r}")
-        return _refused(request, session, title, missing, back=f"{PREFIX}/dead-letters")
-    ids = frozenset({letter})
+    back = f"{PREFIX}/dead-letters"
+    acting = acting_of(console, session)
     try:
-        async with console.operations.broker_channel() as channel:
-            if verb == "replay":
-                done = await dead_letters.replay(
-                    channel,
-                    names,
-                    operator=session.operator,
-                    ids=ids,
-                    limit=dead_letters.MAX_SWEEP,
-                    timeout_s=console.operations.timeout_s,
-                )
-            else:
-                done = await dead_letters.discard(channel, names, ids, dead_letters.MAX_SWEEP)
-        if not done:
-            raise NotFound(f"no dead letter {letter!r} in {name}")
+        if verb == "replay":
+            await replay_dead_letters(acting, name, frozenset({letter}), dead_letters.MAX_SWEEP)
+        elif verb == "discard":
+            await discard_dead_letter(acting, name, letter)
+        else:
+            raise NotFound(f"no action {verb!r}: replay or discard")
     except ActionError as exc:
-        return _refused(request, session, title, exc, back=f"{PREFIX}/dead-letters")
-    console.audit(
-        f"dead_letters.{verb}",
-        session.operator,
-        queue=names.dead_letter,
-        ids=list(done),
-        via="console",
-    )
-    return _result(
-        request,
-        session,
-        title,
-        message=f"{verb.capitalize()}ed {letter} ({names.dead_letter}).",
-        back=f"{PREFIX}/dead-letters",
-    )
+        return _refused(request, session, title, exc, back=back)
+    done = "Replayed" if verb == "replay" else "Discarded"
+    return _result(request, session, title, message=f"{done} {letter} ({name}).", back=back)
 
 
 @post(
@@ -263,5 +230,5 @@ async def switch_consumer(
             raise NotFound(f"no action {verb!r}: pause or resume")
     except ActionError as exc:
         return _refused(request, session, f"{verb} {name}", exc, back=f"{PREFIX}/consumers")
-    console.audit(verb, session.operator, consumer=name, via="console")
+    acting_of(console, session).done(verb, consumer=name)
     return Redirect(f"{PREFIX}/consumers", status_code=303)

@@ -60,15 +60,14 @@ async def home(request: Req, console: Parts) -> Redirect:
 @get("/failures", name="console-failures", include_in_schema=False)
 async def failures_page(request: Req, console: Parts) -> Template:
     session = await session_of(console, request)
-    groups = failures.design_groups(await console.ledger.failure_counts())
-    unread = None
-    try:
-        letters = await failures.scan_dead_letters(console.operations)
-        failed = await failures.failed_keys(console.ledger, letters)
-        groups += failures.dead_letter_groups(letters, failed.__contains__)
-    except Unavailable as exc:
-        unread = str(exc)
-    return render("failures.html", request, session=session, groups=groups, unread=unread)
+    found = await failures.report(console.ledger, console.operations)
+    return render(
+        "failures.html",
+        request,
+        session=session,
+        groups=found.groups,
+        unread=found.dead_letters_unread,
+    )
 
 
 @get("/failures/{signature:str}/preview", name="console-preview", include_in_schema=False)

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request
 from litestar.params import SkipValidation
 
-from service.api.admin.audit import Audit
+from service.api.admin.audit import Acting, Audit
 from service.console.security import Forbidden, LoginAttempts, LoginNeeded, same
 from service.console.sessions import COOKIE, ConsoleSessions, Session
 from service.ledger_watch import LedgerWatch
@@ -58,3 +58,8 @@ async def acting_session(parts: ConsoleParts, request: Request[Any, Any, Any]) -
     if not same(given if isinstance(given, str) else None, session.csrf):
         raise Forbidden()
     return session
+
+
+def acting_of(parts: ConsoleParts, session: Session) -> Acting:
+    """The session's operator acting through the same operations and audit as the API's."""
+    return Acting(session.operator, parts.operations, parts.audit, via="console")

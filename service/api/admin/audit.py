@@ -29,7 +29,10 @@ class Acting:
     operator: str  # X-Operator, or "admin-token" when the caller does not say
     operations: Operations
     audit: Audit
+    via: str | None = None  # "console" for the browser console; the API's lines have none
 
     def done(self, action: str, **details: Any) -> None:
         """The action was carried out: its audit line."""
+        if self.via is not None:
+            details = {**details, "via": self.via}
         self.audit(action, self.operator, **details)

@@ -24,7 +24,10 @@ def _queue(name: str) -> QueueNames:
     return names
 
 
-async def _replay(acting: Acting, name: str, ids: frozenset[str] | None, limit: int) -> Replayed:
+async def replay_dead_letters(
+    acting: Acting, name: str, ids: frozenset[str] | None, limit: int
+) -> Replayed:
+    """Replay the dead letters ``ids`` (every one looked at, when None) of consumer ``name``."""
     names, operations = _queue(name), acting.operations
     async with operations.broker_channel() as channel:
         replayed = await dead_letters.replay(
@@ -44,6 +47,18 @@ async def _replay(acting: Acting, name: str, ids: frozenset[str] | None, limit: 
         ids=replayed[:20],
     )
     return Replayed(queue=names.dead_letter, to=names.queue, replayed=replayed)
+
+
+async def discard_dead_letter(acting: Acting, name: str, message_id: str) -> Discarded:
+    names = _queue(name)
+    async with acting.operations.broker_channel() as channel:
+        dropped = await dead_letters.discard(
+            channel, names, frozenset({message_id}), dead_letters.MAX_SWEEP
+        )
+    if not dropped:
+        raise NotFound(f"no dead letter {message_id!r} in {name}")
+    acting.done("dead_letters.discard", queue=names.dead_letter, ids=dropped)
+    return Discarded(queue=names.dead_letter, discarded=len(dropped))
 
 
 class DeadLettersController(Controller):
@@ -87,7 +102,7 @@ class DeadLettersController(Controller):
         acting: NamedDependency[Acting],
         limit: Annotated[int, QueryParameter(ge=1, le=dead_letters.MAX_SWEEP)] = 1000,
     ) -> Replayed:
-        return await _replay(acting, name, None, limit)
+        return await replay_dead_letters(acting, name, None, limit)
 
     @post(
         "/{name:str}/messages/{message_id:str}/replay",
@@ -102,7 +117,7 @@ class DeadLettersController(Controller):
         acting: NamedDependency[Acting],
     ) -> Replayed:
         ids = frozenset({message_id})
-        return await _replay(acting, name, ids, dead_letters.MAX_SWEEP)
+        return await replay_dead_letters(acting, name, ids, dead_letters.MAX_SWEEP)
 
     @delete(
         "/{name:str}/messages/{message_id:str}",
@@ -116,15 +131,7 @@ class DeadLettersController(Controller):
         message_id: FromPath[str],
         acting: NamedDependency[Acting],
     ) -> Discarded:
-        names = _queue(name)
-        async with acting.operations.broker_channel() as channel:
-            dropped = await dead_letters.discard(
-                channel, names, frozenset({message_id}), dead_letters.MAX_SWEEP
-            )
-        if not dropped:
-            raise NotFound(f"no dead letter {message_id!r} in {name}")
-        acting.done("dead_letters.discard", queue=names.dead_letter, ids=dropped)
-        return Discarded(queue=names.dead_letter, discarded=len(dropped))
+        return await discard_dead_letter(acting, name, message_id)
 
     @delete(
         "/{name:str}/messages",

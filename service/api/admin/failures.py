@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, PathParameter, QueryParameter
 
 from consumers.ports import DesignKey
-from service import failures, recovery
+from service import failures
 from service.api.admin.audit import Acting
 from service.api.admin.cursors import cursor_after, cursor_of
 from service.api.admin.refs import IdQuery
@@ -19,18 +19,12 @@ from service.api.problems import problem_responses
 from service.broker import dead_letters
 from service.broker.dead_letters import DeadLetter
 from service.broker.topology import QUEUES
-from service.errors import NotFound, Unavailable
-from service.failures import FailureGroup, Member
+from service.errors import NotFound
+from service.failures import FailureReport, Member
 from service.operations import Operations
 from service.store.ledger import Ledger
 
 Signature = Annotated[str, PathParameter(pattern=failures.SIGNATURE_PATTERN, max_length=200)]
-
-
-class FailureReport(msgspec.Struct, frozen=True, kw_only=True):
-    groups: list[FailureGroup]  # design groups, then dead-letter groups; largest first
-    dead_letters_scanned: int  # how many dead letters were looked at (at most 1000 a queue)
-    dead_letters_unread: str | None = None  # why they were not, when the broker is away
 
 
 class GroupRetry(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,16 +46,7 @@ class FailuresController(Controller):
     async def failure_groups(
         self, ledger: NamedDependency[Ledger], operations: NamedDependency[Operations]
     ) -> FailureReport:
-        groups = failures.design_groups(await ledger.failure_counts())
-        try:
-            letters = await failures.scan_dead_letters(operations)
-        except Unavailable as exc:  # the ledger's groups stand on their own
-            return FailureReport(
-                groups=groups, dead_letters_scanned=0, dead_letters_unread=str(exc)
-            )
-        failed = await failures.failed_keys(ledger, letters)
-        groups += failures.dead_letter_groups(letters, failed.__contains__)
-        return FailureReport(groups=groups, dead_letters_scanned=len(letters))
+        return await failures.report(ledger, operations)
 
     @post(
         "/{signature:str}/retry",
@@ -104,11 +89,7 @@ async def _retry_designs(
     limit: int,
     dry_run: bool,
 ) -> GroupRetry:
-    async def send(key: DesignKey) -> recovery.RetryAction:
-        return await recovery.retry_design(
-            ledger, key, operator=acting.operator, send=acting.operations.send_design_to_queue
-        )
-
+    send = failures.retry_sender(ledger, acting.operations, acting.operator)
     members, last = await failures.retry_designs(
         ledger,
         signature,
