@@ -54,11 +54,14 @@ def content_ref(identity: str) -> ContentRef:
 
 
 def content_change(
-    identity: str, name: str, available: bool, image_url: str | None
+    identity: str, name: str, available: bool | None, image_url: str | None
 ) -> ContentObject:
     """The partial update for a product a shop owner changed in Fourthwall: its title, its
-    availability (1 only while public) and its first image, when it has one."""
-    fields: dict[str, Any] = {"title": name, "availability": 1 if available else 0}
+    availability (1 only while public and not sold out; left as it is when not known) and its
+    first image, when it has one."""
+    fields: dict[str, Any] = {"title": name}
+    if available is not None:
+        fields["availability"] = 1 if available else 0
     if image_url:
         fields["image_link"] = image_url
     return ContentObject(identity=identity, type=ITEM_TYPE, fields=fields)

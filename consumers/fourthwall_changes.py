@@ -1,8 +1,12 @@
 """fourthwall.product.changed → Luigi's Box brought in line with what the shop owner did in
-Fourthwall's dashboard.
+Fourthwall's dashboard. A Fourthwall product has two axes: ``access`` (visibility) and ``state``
+(stock); the catalogue object is available only while the product is ``PUBLIC`` and not
+``SOLD_OUT``.
 
-- published (``PUBLIC``): the catalogue object becomes available, so its dormant pins show;
-- hidden (``HIDDEN``): unavailable, the pins kept for when it is published again;
+- published (``PUBLIC``, in stock): the catalogue object becomes available, so its dormant pins
+  show;
+- hidden (``HIDDEN``, ``PRIVATE``) or sold out (``SOLD_OUT``): unavailable, the pins kept for
+  when it is on sale again;
 - renamed or given new images: the object's title and first image change (partial update);
 - archived (``ARCHIVED``): the product is retired (scopes deleted, object removed) and
   ``product.withdrawn`` with reason ``archived_upstream`` is published.
@@ -35,6 +39,7 @@ from consumers.ports import (
 )
 from consumers.retire import retire, retire_failed, withdrawn_outgoing
 from contracts.events import FourthwallProductChangedV1
+from contracts.fourthwall import ACCESS_TYPES, ARCHIVED, SOLD_OUT, STOCK_STATES, on_sale
 from contracts.timestamps import iso
 
 RETIRED_BY_US = ("superseded", "withdrawn")
@@ -86,20 +91,37 @@ async def _apply(
     delivery: Delivery,
     ports: Ports,
 ) -> Outcome:
+    access, stock = axes(change)
     applied = UpstreamChange(
-        changed_at=at, state=change.state, name=change.name, event_id=change.fourthwall_event_id
+        changed_at=at,
+        access=access,
+        stock=stock,
+        name=change.name,
+        event_id=change.fourthwall_event_id,
     )
     if record.state in RETIRED_BY_US:
         await ports.ledger.record_change(change.product_id, delivery.token, applied, None)
         return Done(events=[], note=f"the product is {record.state}: it stays retired")
-    if change.state == "ARCHIVED":
+    if access == ARCHIVED:
         return await _archived(change, ours, record, applied, delivery, ports)
-    available = change.state == "PUBLIC"
+    known = access or ours.last_access
+    available = on_sale(known, stock) if known else (False if stock == SOLD_OUT else None)
     if record.indexed is not None:  # not yet indexed: the promotion indexes it as it is
         item = content_change(record.indexed, change.name, available, change.image_url)
         await ports.luigisbox.update_content(change.shop_id, item)
     await ports.ledger.record_change(change.product_id, delivery.token, applied, available)
     return Done(events=[])
+
+
+def axes(change: FourthwallProductChangedV1) -> tuple[str | None, str | None]:
+    """The change's (access, stock). An event of the previous version has only ``state``, which
+    held whatever that version's door read from the product's ``state.type``: a visibility in
+    our sandbox of then, a stock value from the real Fourthwall (its access then unknown)."""
+    if change.access is not None:
+        return change.access, change.stock
+    if change.state in STOCK_STATES:
+        return None, change.state
+    return (change.state if change.state in ACCESS_TYPES else None), None
 
 
 async def _archived(

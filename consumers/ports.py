@@ -319,13 +319,15 @@ class OurProduct(msgspec.Struct, frozen=True, kw_only=True):
     design_id: str
     revision: int
     last_change_at: float | None = None  # the newest Fourthwall change applied (its time)
+    last_access: str | None = None  # and the visibility it left the product in
 
 
 class UpstreamChange(msgspec.Struct, frozen=True, kw_only=True):
     """A Fourthwall change of one product, as applied (``fourthwall_changes``)."""
 
     changed_at: float
-    state: str
+    access: str | None  # PUBLIC, HIDDEN, PRIVATE, ARCHIVED; None: not told (below)
+    stock: str | None  # AVAILABLE, SOLD_OUT; None: not told
     name: str
     event_id: str
 

@@ -203,9 +203,13 @@ class FourthwallProductChangedV1(msgspec.Struct, frozen=True, kw_only=True):
     fourthwall_event_id: Id  # the webhook event's id: one change, however often delivered
     fourthwall_type: Id  # PRODUCT_CREATED or PRODUCT_UPDATED
     name: Name
-    state: Id  # PUBLIC, HIDDEN, ARCHIVED
+    # The product's visibility, as the previous version wrote it; since ``access`` came, the
+    # same value as ``access`` (an event of the previous version has only this field).
+    state: Id
     changed_at: Id  # the product's updatedAt (else the event's createdAt): orders changes
     image_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    access: Id | None = None  # access.type: PUBLIC, HIDDEN, PRIVATE, ARCHIVED
+    stock: Id | None = None  # state.type: AVAILABLE, SOLD_OUT
 
 
 EventData = (

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from contracts.paths import segment
+
 CUSTOMIZATIONS_PATH = "/open-api/v1.0/customizations"
 PRODUCTS_PATH = "/open-api/v1.0/products"
 PRODUCT_STATE_ENDPOINT = "/open-api/v1.0/products/{productId}/state"
@@ -20,7 +22,7 @@ ProductLifecycleState = Literal["PUBLIC", "HIDDEN"]
 
 def product_state_path(product_id: str) -> str:
     """ "Update product (offer) lifecycle state": PUBLIC ⇄ HIDDEN, idempotent, general limit."""
-    return f"{PRODUCTS_PATH}/{product_id}/state"
+    return f"{PRODUCTS_PATH}/{segment(product_id)}/state"
 
 
 # Fourthwall's public examples spell product types in lower case (`design`, `digital`); the
@@ -126,17 +128,37 @@ class UpdateProductStateRequestV1(_Request, frozen=True):
     state: ProductLifecycleState
 
 
+# A product (offer) has two axes ("Get product (offer) by id", OfferFullV1): ``state`` is its
+# stock, ``access`` its visibility. "Update product (offer) lifecycle state" takes
+# ``{"state": "PUBLIC" | "HIDDEN"}`` and changes ``access``; archiving is a DELETE.
+AVAILABLE, SOLD_OUT = "AVAILABLE", "SOLD_OUT"
+STOCK_STATES = (AVAILABLE, SOLD_OUT)
+PUBLIC, HIDDEN, PRIVATE, ARCHIVED = "PUBLIC", "HIDDEN", "PRIVATE", "ARCHIVED"
+ACCESS_TYPES = (PUBLIC, HIDDEN, PRIVATE, ARCHIVED)
+
+
+def on_sale(access: str, stock: str | None) -> bool:
+    """Whether shoppers can see and buy the product: public and not sold out (an unknown stock
+    is taken as available, as a product is created)."""
+    return access == PUBLIC and stock != SOLD_OUT
+
+
 class ProductStateV1(_Response, frozen=True):
-    type: str
+    type: str  # AVAILABLE | SOLD_OUT: stock
+
+
+class ProductAccessV1(_Response, frozen=True):
+    type: str  # PUBLIC | HIDDEN | PRIVATE | ARCHIVED: visibility
 
 
 class ProductV1(_Response, frozen=True):
-    """The product (offer) as "Update product (offer) lifecycle state" answers it: the fields
-    we read."""
+    """The product (offer) as "Update product (offer) lifecycle state" answers it (OfferFullV1):
+    the fields we read."""
 
     id: str
     name: str = ""
     state: ProductStateV1 | None = None
+    access: ProductAccessV1 | None = None
 
 
 class ErrorBody(msgspec.Struct, frozen=True):

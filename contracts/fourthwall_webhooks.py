@@ -5,9 +5,12 @@ delivery with the same id is a duplicate), ``webhookId``, ``shopId``, ``type``, 
 ``createdAt``, ``testMode`` and ``data``. It is signed with the shop's webhook secret:
 ``X-Fourthwall-Hmac-SHA256`` is the base64 of HMAC-SHA256 over the raw body ("Signature
 Verification"); there is no timestamp in what is signed. The product events: ``PRODUCT_CREATED``
-(``data`` is the product) and ``PRODUCT_UPDATED`` (``data.product`` is the product). A product
-carries ``id``, ``name``, ``state.type`` (``PUBLIC``, ``HIDDEN``, ``ARCHIVED``), ``images`` and
-``updatedAt``. Fourthwall wants a 200 within 2,000 ms ("Retry Policies").
+(``data`` is the product) and ``PRODUCT_UPDATED`` (the product under ``data.product``, which the
+event's page documents as a page of products, ``data.product.results[0]``; a bare product there
+is read too). A product (OfferFullV1) carries ``id``, ``name``, ``state.type`` (stock:
+``AVAILABLE``, ``SOLD_OUT``), ``access.type`` (visibility: ``PUBLIC``, ``HIDDEN``, ``PRIVATE``,
+``ARCHIVED``), ``images`` and ``updatedAt``. Fourthwall wants a 200 within 2,000 ms ("Retry
+Policies").
 """
 
 from __future__ import annotations
@@ -43,26 +46,44 @@ class WebhookImage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class WebhookProductState(msgspec.Struct, frozen=True, kw_only=True):
-    type: str
+    type: str  # stock: AVAILABLE | SOLD_OUT
+
+
+class WebhookProductAccess(msgspec.Struct, frozen=True, kw_only=True):
+    type: str  # visibility: PUBLIC | HIDDEN | PRIVATE | ARCHIVED
 
 
 class WebhookProduct(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     id: str
     name: str
     state: WebhookProductState
+    access: WebhookProductAccess
     images: list[WebhookImage] = []
     updated_at: str | None = None
 
 
-class ProductUpdatedData(msgspec.Struct, frozen=True, kw_only=True):
-    product: WebhookProduct
+class _ProductPage(msgspec.Struct, frozen=True, kw_only=True):
+    results: list[WebhookProduct]
+
+
+class _ProductUpdatedData(msgspec.Struct, frozen=True, kw_only=True):
+    product: msgspec.Raw
 
 
 def product_of(envelope: WebhookEnvelope) -> WebhookProduct:
     """The product a product event is about (``msgspec.ValidationError`` if it has none)."""
-    if envelope.type == PRODUCT_UPDATED:
-        return msgspec.json.decode(envelope.data, type=ProductUpdatedData).product
-    return msgspec.json.decode(envelope.data, type=WebhookProduct)
+    if envelope.type != PRODUCT_UPDATED:
+        return msgspec.json.decode(envelope.data, type=WebhookProduct)
+    inner = msgspec.json.decode(envelope.data, type=_ProductUpdatedData).product
+    try:
+        page = msgspec.json.decode(inner, type=_ProductPage)
+    except msgspec.ValidationError:
+        return msgspec.json.decode(inner, type=WebhookProduct)
+    if len(page.results) != 1:
+        raise msgspec.ValidationError(
+            f"Expected one product in `$.product.results`, got {len(page.results)}"
+        )
+    return page.results[0]
 
 
 def signature(secret: str, body: bytes) -> str:

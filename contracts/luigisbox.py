@@ -1,5 +1,7 @@
-"""Luigi's Box: recommender pin scopes, create one (``POST /v1/recommender/pin/{TRACKER_ID}/scope``)
-and list them filtered by tag (``POST /v1/recommender/pin/{TRACKER_ID}/scopes?tag=…``); and the
+"""Luigi's Box: recommender pin scopes, create one
+(``POST /v1/recommender/pin/{TRACKER_ID}/scope``), read, replace or delete one
+(``GET``/``PUT``/``DELETE …/scope/{id}``) and list them filtered by tag
+(``POST /v1/recommender/pin/{TRACKER_ID}/scopes?tag=…``); and the
 catalogue's content ("Content Update" ``POST /v1/content``, "Partial Content Update" ``PATCH``,
 "Content Removal" ``DELETE``, all three on one path; the tracker comes from the signature).
 
@@ -13,16 +15,20 @@ from typing import Any, Literal
 
 import msgspec
 
+from contracts.paths import segment
+
 CONTENT_TYPE = "application/json; charset=utf-8"
 
 
-def scope_path(tracker_id: str) -> str:
-    return f"/v1/recommender/pin/{tracker_id}/scope"
+def scope_path(tracker_id: str, scope_id: str | None = None) -> str:
+    """A scope's path ("Create Customization"), or one scope's ("Delete Customization")."""
+    base = f"/v1/recommender/pin/{segment(tracker_id)}/scope"
+    return base if scope_id is None else f"{base}/{segment(scope_id)}"
 
 
 def scopes_path(tracker_id: str) -> str:
     """The listing ("Get Customizations"); filters and pagination go in the query string."""
-    return f"/v1/recommender/pin/{tracker_id}/scopes"
+    return f"/v1/recommender/pin/{segment(tracker_id)}/scopes"
 
 
 CONTENT_PATH = "/v1/content"
@@ -95,19 +101,30 @@ class ScopeRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
 
 class ScopeResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A customization: as "Create Customization" answers it (``id``, ``model``,
+    ``target_type``, ``created_at``), and as "Get Customization" and the listing give it (also
+    ``tags``, ``pin_definitions``, ``creator``, ``available``)."""
+
     id: str
     model: str
     target_type: str
-    created_at: str
+    created_at: str | None = None
     target_identity: str | None = None
     tags: list[str] | None = None
+    pin_definitions: list[PinDefinition] | None = None
+    available: bool | None = None
+
+
+class ScopePagination(msgspec.Struct, frozen=True, kw_only=True):
+    total: int | None = None
 
 
 class ScopeList(msgspec.Struct, frozen=True, kw_only=True):
-    """One page of the listing: ``results``, as the Export endpoint documents its list."""
+    """One page of "Get Customizations": ``pagination`` (``total``: how many match) and
+    ``results``."""
 
     results: list[ScopeResponse] = []
-    total: int | None = None
+    pagination: ScopePagination = ScopePagination()
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):

@@ -339,7 +339,7 @@ async def _published_upstream(
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as http:
         (await http.post("/_sandbox/webhook-url", json={"url": hook})).raise_for_status()
         sent = await http.post(
-            f"/_sandbox/fourthwall/products/{track.product_id}", json={"state": "PUBLIC"}
+            f"/_sandbox/fourthwall/products/{track.product_id}", json={"access": "PUBLIC"}
         )
         if sent.status_code != 200 or sent.json().get("status") != 200:
             return False

@@ -10,16 +10,15 @@ from typing import Any
 
 import httpx
 import msgspec
-from litestar import Litestar, Request, Response, delete, get, post, put, route
+from litestar import Litestar, Request, Response, get, post, put, route
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCT_STATE_ENDPOINT, PRODUCTS_PATH
-from contracts.fourthwall_webhooks import SIGNATURE_HEADER, signature
-from contracts.luigisbox import CONTENT_PATH, scopes_path
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, Changed, FourthwallSandbox
-from service.sandbox.luigisbox import LuigisBoxSandbox
+from service.sandbox.luigisbox import CONTENT_PATH, LuigisBoxSandbox, scopes_path
+from service.sandbox.shapes import CUSTOMIZATIONS, HEAVY, PRODUCT, PRODUCT_STATE, PRODUCTS
+from service.sandbox.signing import FOURTHWALL_SIGNATURE_HEADER, fourthwall_webhook_signature
 
 
 class Sandbox:
@@ -104,18 +103,20 @@ async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoin
     injected = await sandbox.trouble(endpoint)
     if injected is not None:
         return sandbox.record("fourthwall", endpoint, shop_id, injected)
-    heavy = endpoint in (CUSTOMIZATIONS_PATH, PRODUCTS_PATH)
-    limited = sandbox.fourthwall.rate_limit(shop_id, time.monotonic(), heavy)
+    limited = sandbox.fourthwall.rate_limit(shop_id, time.monotonic(), endpoint in HEAVY)
     if limited is not None:
         return sandbox.record("fourthwall", endpoint, shop_id, limited)
     body = await request.body()
-    if endpoint == PRODUCT_STATE_ENDPOINT:
+    if endpoint == PRODUCT_STATE:
         product_id = request.path_params["product_id"]
         answer = sandbox.fourthwall.set_state(shop_id, product_id, body)
         return sandbox.record("fourthwall", endpoint, shop_id, answer)
+    if endpoint == PRODUCT:
+        answer = sandbox.fourthwall.get_product(shop_id, request.path_params["product_id"])
+        return sandbox.record("fourthwall", endpoint, shop_id, answer)
     handler = (
         sandbox.fourthwall.create_customization
-        if endpoint == CUSTOMIZATIONS_PATH
+        if endpoint == CUSTOMIZATIONS
         else sandbox.fourthwall.create_product
     )
     answer = handler(shop_id, body)
@@ -144,15 +145,26 @@ async def _create_scope(
     return sandbox.record("luigisbox", endpoint, tracker_id, answer)
 
 
-def _delete_scope(
+async def _one_scope(
     sandbox: Sandbox, request: Request[Any, Any, Any], tracker_id: str, scope_id: str
 ) -> Answer:
-    endpoint = "/v1/recommender/pin/{tracker}/scope/{id}"
+    """``GET``, ``PUT`` or ``DELETE`` of one scope; the signed path is the raw one, with the
+    scope's id as sent."""
+    method = request.method
+    endpoint = f"{method} /v1/recommender/pin/{{tracker}}/scope/{{id}}"
     headers = {k.lower(): v for k, v in request.headers.items()}
-    path = f"/v1/recommender/pin/{tracker_id}/scope/{scope_id}"
+    path = request.scope["raw_path"].decode()
     now = datetime.now(UTC)
-    denied = sandbox.luigisbox.check_auth(tracker_id, headers, now, path, "DELETE")
-    answer = denied or sandbox.luigisbox.delete_scope(tracker_id, scope_id)
+    denied = sandbox.luigisbox.check_auth(tracker_id, headers, now, path, method)
+    if denied is not None:
+        return sandbox.record("luigisbox", endpoint, tracker_id, denied)
+    luigisbox = sandbox.luigisbox
+    if method == "GET":
+        answer = luigisbox.get_scope(tracker_id, scope_id)
+    elif method == "PUT":
+        answer = luigisbox.replace_scope(tracker_id, scope_id, await request.body())
+    else:
+        answer = luigisbox.delete_scope(tracker_id, scope_id)
     return sandbox.record("luigisbox", endpoint, tracker_id, answer)
 
 
@@ -181,23 +193,31 @@ async def _content(sandbox: Sandbox, request: Request[Any, Any, Any]) -> Answer:
 def create_sandbox_app(config: SandboxConfig) -> Litestar:
     sandbox = Sandbox(config)
 
-    @post(CUSTOMIZATIONS_PATH, status_code=201)
+    @post(CUSTOMIZATIONS, status_code=201)
     async def customizations(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return _respond(await _fourthwall(sandbox, request, CUSTOMIZATIONS_PATH))
+        return _respond(await _fourthwall(sandbox, request, CUSTOMIZATIONS))
 
-    @post(PRODUCTS_PATH, status_code=201)
+    @post(PRODUCTS, status_code=201)
     async def products(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return _respond(await _fourthwall(sandbox, request, PRODUCTS_PATH))
+        return _respond(await _fourthwall(sandbox, request, PRODUCTS))
 
-    @put(f"{PRODUCTS_PATH}/{{product_id:str}}/state", status_code=200)
+    @put(f"{PRODUCTS}/{{product_id:str}}/state", status_code=200)
     async def product_state(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return _respond(await _fourthwall(sandbox, request, PRODUCT_STATE_ENDPOINT))
+        return _respond(await _fourthwall(sandbox, request, PRODUCT_STATE))
 
-    @delete("/v1/recommender/pin/{tracker_id:str}/scope/{scope_id:str}", status_code=200)
-    async def delete_scope(
+    @get(f"{PRODUCTS}/{{product_id:str}}", status_code=200)
+    async def product(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _fourthwall(sandbox, request, PRODUCT))
+
+    @route(
+        "/v1/recommender/pin/{tracker_id:str}/scope/{scope_id:str}",
+        http_method=["GET", "PUT", "DELETE"],
+        status_code=200,
+    )
+    async def one_scope(
         request: Request[Any, Any, Any], tracker_id: FromPath[str], scope_id: FromPath[str]
     ) -> Response[bytes]:
-        return _respond(_delete_scope(sandbox, request, tracker_id, scope_id))
+        return _respond(await _one_scope(sandbox, request, tracker_id, scope_id))
 
     @post("/v1/recommender/pin/{tracker_id:str}/scope", status_code=201)
     async def scope(request: Request[Any, Any, Any], tracker_id: FromPath[str]) -> Response[bytes]:
@@ -226,7 +246,8 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             scope,
             scopes,
             product_state,
-            delete_scope,
+            product,
+            one_scope,
             content,
             *_sandbox_routes(sandbox),
         ],
@@ -278,14 +299,14 @@ async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, A
     shop_id, envelope = changed.shop_id, changed.envelope
     body = msgspec.json.encode(envelope)
     account = next(s for s in sandbox.config.shops if s.shop_id == shop_id)
-    signed = signature(account.webhook_secret or "", body)
+    signed = fourthwall_webhook_signature(account.webhook_secret or "", body)
     status: int | None = None
     if sandbox.config.webhook_url:
         async with httpx.AsyncClient(timeout=5) as http:
             response = await http.post(
                 sandbox.config.webhook_url,
                 content=body,
-                headers={"Content-Type": "application/json", SIGNATURE_HEADER: signed},
+                headers={"Content-Type": "application/json", FOURTHWALL_SIGNATURE_HEADER: signed},
             )
             status = response.status_code
     sandbox.webhooks.append({"event": envelope, "status": status})

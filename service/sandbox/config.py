@@ -67,7 +67,7 @@ class SandboxConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     calls: int = 100
     window_s: float = 10.0
     send_retry_after: bool = True
-    date_skew_s: float = 300.0
+    date_skew_s: float = 5.0  # Luigi's Box: "We tolerate ±5 second inaccuracies"
     faults: Faults = msgspec.field(default_factory=Faults)
     webhook_url: str | None = None  # where the shops' webhooks are delivered (POST)
 

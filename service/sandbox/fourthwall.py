@@ -1,4 +1,7 @@
-"""Sandbox Fourthwall: customizations and products, with the documented errors and limits."""
+"""Sandbox Fourthwall: customizations and products, with the documented errors and limits.
+
+A product is kept as its pages describe it (OfferFullV1): ``access`` is its visibility (PUBLIC,
+HIDDEN, PRIVATE, ARCHIVED), ``stock`` its ``state.type`` (AVAILABLE, SOLD_OUT)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from contracts import fourthwall as fw
+from service.sandbox import shapes
 from service.sandbox.config import SandboxConfig, Template
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
@@ -86,41 +89,60 @@ class FourthwallSandbox:
         headers = (
             {"Retry-After": str(max(1, round(wait + 0.5)))} if self.config.send_retry_after else {}
         )
-        return 429, dict(fw.TOO_MANY_REQUESTS_BODY), headers
+        return 429, dict(shapes.TOO_MANY_REQUESTS), headers
 
-    def set_state(self, shop_id: str, product_id: str, body: bytes) -> Answer:
-        """PUBLIC ⇄ HIDDEN; idempotent; an archived or unknown (or another shop's) product is
-        not found."""
-        try:
-            request = msgspec.json.decode(body, type=fw.UpdateProductStateRequestV1)
-        except msgspec.MsgspecError as exc:
-            return error(400, "INVALID_REQUEST_BODY", detail=str(exc))
+    def _owned(self, shop_id: str, product_id: str) -> dict[str, Any] | Answer:
         product = self.products.get(product_id)
-        if product is None or product["shop_id"] != shop_id or product["state"] == "ARCHIVED":
-            # the shape of the documented offer-not-found error (shared/seeds/000)
+        if product is None or product["shop_id"] != shop_id:
+            # the documented offer-not-found error ("Get product (offer) by id")
             return error(
                 404, "OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR", shopId=shop_id, offerId=product_id
             )
-        product["state"] = request.state
-        answer = {"id": product_id, "name": product["name"], "state": {"type": request.state}}
-        return 200, answer, {}
+        return product
+
+    def get_product(self, shop_id: str, product_id: str) -> Answer:
+        """ "Get product (offer) by id": the product, archived ones too."""
+        product = self._owned(shop_id, product_id)
+        if isinstance(product, tuple):
+            return product
+        return 200, offer(product_id, product), {}
+
+    def set_state(self, shop_id: str, product_id: str, body: bytes) -> Answer:
+        """PUBLIC ⇄ HIDDEN (the product's ``access``; its stock is kept); idempotent; answers
+        the product. ``ARCHIVED`` is not reachable here and an archived product cannot leave
+        it: not found, as another shop's product is."""
+        try:
+            request = msgspec.json.decode(body, type=shapes.NewState)
+        except msgspec.MsgspecError as exc:
+            return error(400, "INVALID_REQUEST_BODY", detail=str(exc))
+        product = self._owned(shop_id, product_id)
+        if isinstance(product, tuple):
+            return product
+        if product["access"] == "ARCHIVED":
+            return error(
+                404, "OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR", shopId=shop_id, offerId=product_id
+            )
+        if product["access"] != request.state:
+            product["access"] = request.state
+            product["updated_at"] = _now()
+        return 200, offer(product_id, product), {}
 
     def change(self, product_id: str, change: dict[str, Any]) -> Changed | Answer:
-        """A shop owner's change in the dashboard (``state`` PUBLIC/HIDDEN/ARCHIVED, ``name``,
-        ``image_url``): the product changed, and the ``PRODUCT_UPDATED`` webhook event for it
-        (the shop's id, the envelope)."""
+        """A shop owner's change in the dashboard (``access`` PUBLIC/HIDDEN/PRIVATE/ARCHIVED,
+        ``stock`` AVAILABLE/SOLD_OUT, ``name``, ``image_url``): the product changed, and the
+        ``PRODUCT_UPDATED`` webhook event for it, the product under ``data.product.results`` as
+        the event's page documents it."""
         product = self.products.get(product_id)
         if product is None:
             return error(404, "OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR", offerId=product_id)
-        state = change.get("state", product["state"])
-        if state not in ("PUBLIC", "HIDDEN", "ARCHIVED"):
-            return error(400, "INVALID_REQUEST_BODY", detail=f"state {state!r}")
-        product["state"] = state
-        product["name"] = change.get("name", product["name"])
+        access = change.get("access", product["access"])
+        stock = change.get("stock", product["stock"])
+        if access not in ACCESS or stock not in STOCK:
+            return error(400, "INVALID_REQUEST_BODY", detail=f"access {access!r}, stock {stock!r}")
+        product.update(access=access, stock=stock, name=change.get("name", product["name"]))
         if change.get("image_url"):
             product["images"] = [{"url": change["image_url"], "width": 800, "height": 800}]
-        now = datetime.now(UTC)
-        product["updated_at"] = now.isoformat()
+        product["updated_at"] = _now()
         account = next(s for s in self.config.shops if s.shop_id == product["shop_id"])
         envelope = {
             "testMode": False,
@@ -129,18 +151,8 @@ class FourthwallSandbox:
             "shopId": account.fourthwall_shop_id or account.shop_id,
             "type": "PRODUCT_UPDATED",
             "apiVersion": "V1",
-            "createdAt": now.isoformat(),
-            "data": {
-                "product": {
-                    "id": product_id,
-                    "name": product["name"],
-                    "slug": product_id.lower(),
-                    "type": "STANDARD",
-                    "state": {"type": state},
-                    "images": product.get("images", []),
-                    "updatedAt": product["updated_at"],
-                }
-            },
+            "createdAt": product["updated_at"],
+            "data": {"product": {"results": [offer(product_id, product)]}},
         }
         return Changed(product["shop_id"], envelope)
 
@@ -153,7 +165,7 @@ class FourthwallSandbox:
     def _render(
         self,
         template: Template,
-        regions: list[fw.ProductDesignRegionV1],
+        regions: list[shapes.Region],
         colors: list[str] | None,
         sizes: list[str] | None,
         owner: str,
@@ -212,7 +224,7 @@ class FourthwallSandbox:
 
     def create_customization(self, shop_id: str, body: bytes) -> Answer:
         try:
-            request = msgspec.json.decode(body, type=fw.CreateCustomizationRequestV1)
+            request = msgspec.json.decode(body, type=shapes.NewCustomization)
         except msgspec.MsgspecError as exc:
             return error(400, "INVALID_REQUEST_BODY", detail=str(exc))
         template = self._template(request.product_template_id)
@@ -246,20 +258,20 @@ class FourthwallSandbox:
 
     def create_product(self, shop_id: str, body: bytes) -> Answer:
         try:
-            request = msgspec.json.decode(body, type=fw.CreateProductRequestV1)
+            request = msgspec.json.decode(body, type=shapes.NewProduct)
         except msgspec.MsgspecError as exc:
             return error(400, "INVALID_REQUEST_BODY", detail=str(exc))
-        if isinstance(request, fw.CreateDigitalProductRequestV1):
+        if isinstance(request, shapes.DigitalProduct):
             product_id = _id("prd")
             self.products[product_id] = {
                 "shop_id": shop_id,
                 "type": "digital",
                 "name": request.name,
                 "customization_id": None,
-                "state": _created_state(request.publish_on_create),
+                **_created(request.publish_on_create),
             }
             return 201, {"productId": product_id, "images": []}, {}
-        if isinstance(request, fw.CreateDesignProductRequestV1):
+        if isinstance(request, shapes.DesignProduct):
             template = self._template(request.product_template_id)
             if isinstance(template, tuple):
                 return template
@@ -279,7 +291,7 @@ class FourthwallSandbox:
                 "type": "design",
                 "name": request.name,
                 "customization_id": None,
-                "state": _created_state(request.publish_on_create),
+                **_created(request.publish_on_create),
             }
             return 201, {"productId": product_id, "images": images}, {}
         sketch = self.customizations.get(request.customization_id)
@@ -301,7 +313,8 @@ class FourthwallSandbox:
             "type": "customization",
             "name": name,
             "customization_id": request.customization_id,
-            "state": _created_state(request.publish_on_create),
+            **_created(request.publish_on_create),
+            "images": [_image(i) for i in sketch["images"]],
         }
         return (
             201,
@@ -314,6 +327,45 @@ class FourthwallSandbox:
         )
 
 
-def _created_state(publish_on_create: bool | None) -> str:
-    """A product is created hidden unless ``publishOnCreate`` is true."""
-    return "PUBLIC" if publish_on_create else "HIDDEN"
+ACCESS = ("PUBLIC", "HIDDEN", "PRIVATE", "ARCHIVED")
+STOCK = ("AVAILABLE", "SOLD_OUT")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _created(publish_on_create: bool | None) -> dict[str, Any]:
+    """A product is created hidden unless ``publishOnCreate`` is true, in stock."""
+    now = _now()
+    return {
+        "access": "PUBLIC" if publish_on_create else "HIDDEN",
+        "stock": "AVAILABLE",
+        "images": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _image(rendered: dict[str, Any]) -> dict[str, Any]:
+    return {k: rendered[k] for k in ("url", "width", "height")}
+
+
+def offer(product_id: str, product: dict[str, Any]) -> dict[str, Any]:
+    """The product as Fourthwall answers it (OfferFullV1, the fields the sandbox keeps)."""
+    return {
+        "id": product_id,
+        "name": product["name"],
+        "slug": product_id.lower().replace("_", "-"),
+        "description": product.get("description") or "",
+        "type": "STANDARD",
+        "state": {"type": product["stock"]},
+        "access": {"type": product["access"]},
+        "images": [
+            {"id": f"{product_id}-{n}", "transformedUrl": image["url"], **image}
+            for n, image in enumerate(product.get("images", []))
+        ],
+        "variants": [],
+        "createdAt": product["created_at"],
+        "updatedAt": product["updated_at"],
+    }

@@ -1,21 +1,37 @@
-"""Sandbox Luigi's Box, behind the documented HMAC scheme: pin scopes (create one, and list them
-filtered by model, tag, target type and identity, with limit/offset: "Get Customizations"), and
-each tracker's catalogue (content update, partial update, removal on ``/v1/content``)."""
+"""Sandbox Luigi's Box, behind the documented HMAC scheme (``service.sandbox.signing``): pin
+scopes ("Create Customization", "Get Customization", "Update Customization" (a full replace,
+204), "Delete Customization", and the listing "Get Customizations", filtered by model, tag,
+target type and identity with limit/offset, answering ``{"pagination": {"total"}, "results"}``),
+and each tracker's catalogue (content update, partial update, removal on ``/v1/content``)."""
 
 from __future__ import annotations
 
-import hmac
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import msgspec
 
-from contracts.luigisbox import CONTENT_BATCH_LIMIT, CONTENT_TYPE, scope_path
-from contracts.timestamps import now_iso
 from service.sandbox.config import SandboxConfig
-from service.upstreams.luigisbox_auth import parse_authorization, signature
+from service.sandbox.signing import api_auth, luigisbox_signature, same
+
+CONTENT_TYPE = "application/json; charset=utf-8"  # "Required" on every documented call
+CONTENT_PATH = "/v1/content"
+CONTENT_BATCH_LIMIT = 300  # "The batch limit for this endpoint is 300 objects per request"
+
+
+def scope_path(tracker_id: str) -> str:
+    return f"/v1/recommender/pin/{tracker_id}/scope"
+
+
+def scopes_path(tracker_id: str) -> str:
+    return f"/v1/recommender/pin/{tracker_id}/scopes"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -39,7 +55,7 @@ class LuigisBoxSandbox:
 
     def content_tracker(self, headers: dict[str, str]) -> str:
         """``/v1/content`` names no tracker in its path: the signature's does."""
-        parsed = parse_authorization(headers.get("authorization", ""))
+        parsed = api_auth(headers.get("authorization", ""))
         return parsed[0] if parsed else ""
 
     def check_auth(
@@ -56,7 +72,7 @@ class LuigisBoxSandbox:
             return _fail(404, "Tracker not found")
         content_type = headers.get("content-type", "")
         date = headers.get("date", "")
-        parsed = parse_authorization(headers.get("authorization", ""))
+        parsed = api_auth(headers.get("authorization", ""))
         if parsed is None or parsed[0] != tracker_id or not date:
             return _fail(401, "Missing or invalid authentication")
         try:
@@ -65,10 +81,10 @@ class LuigisBoxSandbox:
             return _fail(401, "Missing or invalid authentication")
         if sent.tzinfo is None or abs((now - sent).total_seconds()) > self.config.date_skew_s:
             return _fail(401, "Missing or invalid authentication")
-        expected = signature(
+        expected = luigisbox_signature(
             self.keys[tracker_id], method, content_type, date, path or scope_path(tracker_id)
         )
-        if not hmac.compare_digest(expected, parsed[1]):
+        if not same(expected, parsed[1]):
             return _fail(401, "Missing or invalid authentication")
         if content_type != CONTENT_TYPE:
             return _fail(
@@ -77,6 +93,52 @@ class LuigisBoxSandbox:
         return None
 
     def create_scope(self, tracker_id: str, body: bytes) -> Answer:
+        raw = self._definition(body)
+        if isinstance(raw, tuple):
+            return raw
+        scope = {
+            "id": str(uuid.uuid4()),
+            "model": raw["model"],
+            "target_type": raw["target_type"],
+            "target_identity": raw.get("target_identity"),
+            "created_at": now_iso(),
+        }
+        self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
+        return 201, scope, {}
+
+    def _find(self, tracker_id: str, scope_id: str) -> dict[str, Any] | None:
+        return next(
+            (s for s in self.scopes if s["tracker_id"] == tracker_id and s["id"] == scope_id),
+            None,
+        )
+
+    def get_scope(self, tracker_id: str, scope_id: str) -> Answer:
+        """ "Get Customization": the full customization object, or 404."""
+        scope = self._find(tracker_id, scope_id)
+        if scope is None:
+            return _fail(404, "Customization not found")
+        return 200, self._listed(scope), {}
+
+    def replace_scope(self, tracker_id: str, scope_id: str, body: bytes) -> Answer:
+        """ "Update Customization": the whole definition replaced (the body as a create's);
+        204, or 404 for a scope the tracker does not hold."""
+        scope = self._find(tracker_id, scope_id)
+        if scope is None:
+            return _fail(404, "Customization not found")
+        raw = self._definition(body)
+        if isinstance(raw, tuple):
+            return raw
+        scope.update(
+            model=raw["model"],
+            target_type=raw["target_type"],
+            target_identity=raw.get("target_identity"),
+            request=raw,
+        )
+        return 204, {}, {}
+
+    def _definition(self, body: bytes) -> dict[str, Any] | Answer:
+        """A customization's definition as "Create Customization" documents it, or the
+        documented 400/422 with its ``exception_details``."""
         try:
             raw = msgspec.json.decode(body)
         except msgspec.DecodeError:
@@ -102,15 +164,7 @@ class LuigisBoxSandbox:
         pin_errors = self._pin_errors(raw.get("pin_definitions"))
         if pin_errors:
             return _fail(422, "Invalid pin definition provided", {"pin_definitions": pin_errors})
-        scope = {
-            "id": str(uuid.uuid4()),
-            "model": raw["model"],
-            "target_type": target_type,
-            "target_identity": raw.get("target_identity"),
-            "created_at": now_iso(),
-        }
-        self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
-        return 201, scope, {}
+        return raw
 
     def delete_scope(self, tracker_id: str, scope_id: str) -> Answer:
         """ "Delete Customization": 204, or 404 for a scope the tracker does not have."""
@@ -144,7 +198,8 @@ class LuigisBoxSandbox:
             )
 
         found = [self._listed(s) for s in self.scopes if matches(s)]
-        return 200, {"results": found[offset : offset + limit], "total": len(found)}, {}
+        page = found[offset : offset + limit]
+        return 200, {"pagination": {"total": len(found)}, "results": page}, {}
 
     def update_content(self, tracker_id: str, method: str, body: bytes) -> Answer:
         """POST puts each object (a full replacement), PATCH changes the given fields of objects
@@ -183,12 +238,16 @@ class LuigisBoxSandbox:
 
     @staticmethod
     def _listed(scope: dict[str, Any]) -> dict[str, Any]:
+        """The customization object "Get Customization" documents."""
         raw = scope["request"]
         keys = ("id", "model", "target_type", "target_identity", "created_at")
         return {
             **{k: scope[k] for k in keys},
+            "target_criteria": raw.get("target_criteria"),
             "tags": raw.get("tags") or [],
             "pin_definitions": raw.get("pin_definitions") or [],
+            "creator": "api",
+            "available": True,
         }
 
     @staticmethod

@@ -326,7 +326,7 @@ class Ledger:
 
     async def our_product(self, product_id: str) -> OurProduct | None:
         row = await self.db.fetchone(
-            "SELECT d.shop_id, d.design_id, d.revision, f.changed_at FROM designs d "
+            "SELECT d.shop_id, d.design_id, d.revision, f.changed_at, f.access FROM designs d "
             "LEFT JOIN fourthwall_changes f ON f.product_id = d.product_id "
             "WHERE d.product_id = ?",
             (product_id,),
@@ -338,6 +338,7 @@ class Ledger:
             design_id=str(row[1]),
             revision=int(row[2]),
             last_change_at=None if row[3] is None else float(row[3]),
+            last_access=None if row[4] is None else str(row[4]),
         )
 
     async def record_change(
@@ -348,18 +349,23 @@ class Ledger:
         async def write() -> bool:
             await self._product_held(product_id, token)
             newest = await self.db.execute(
-                "INSERT INTO fourthwall_changes (product_id, shop_id, changed_at, state, name, "
-                "event_id, applied_at) SELECT CAST(? AS TEXT), shop_id, "
+                "INSERT INTO fourthwall_changes (product_id, shop_id, changed_at, state, access, "
+                "stock, name, event_id, applied_at) SELECT CAST(? AS TEXT), shop_id, "
                 "CAST(? AS DOUBLE PRECISION), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), "
-                "CAST(? AS DOUBLE PRECISION) FROM products WHERE product_id = ? "
+                "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM products "
+                "WHERE product_id = ? "
                 "ON CONFLICT (product_id) DO UPDATE SET changed_at = excluded.changed_at, "
-                "state = excluded.state, name = excluded.name, event_id = excluded.event_id, "
+                "state = excluded.state, access = COALESCE(excluded.access, "
+                "fourthwall_changes.access), stock = COALESCE(excluded.stock, "
+                "fourthwall_changes.stock), name = excluded.name, event_id = excluded.event_id, "
                 "applied_at = excluded.applied_at "
                 "WHERE fourthwall_changes.changed_at < excluded.changed_at",
                 (
                     product_id,
                     change.changed_at,
-                    change.state,
+                    change.access or change.stock or "",  # what `state` meant before schema 15
+                    change.access,
+                    change.stock,
                     change.name,
                     change.event_id,
                     now,
@@ -374,9 +380,10 @@ class Ledger:
                     (1 if available else 0, product_id),
                 )
             step = _line(
-                f"fourthwall_{change.state.lower()}",
+                f"fourthwall_{(change.access or 'changed').lower()}",
                 None,
-                f"{change.name!r}, Fourthwall event {change.event_id}",
+                f"{change.name!r}, stock {change.stock or 'not told'}, "
+                f"Fourthwall event {change.event_id}",
                 now,
             )
             await self.db.execute(

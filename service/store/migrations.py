@@ -243,6 +243,21 @@ def _v14(dialect: str) -> list[str]:
     ]
 
 
+def _v15(dialect: str) -> list[str]:
+    """A Fourthwall product's two axes kept apart: ``access`` (visibility: PUBLIC, HIDDEN,
+    PRIVATE, ARCHIVED) and ``stock`` (its ``state.type``: AVAILABLE, SOLD_OUT). Before, ``state``
+    held one value read from the product's ``state.type``; each row's value moves to the column
+    it belongs to. ``state`` stays (the visibility, as a replica of the previous version still
+    writes and reads it during a rolling upgrade)."""
+    return [
+        "ALTER TABLE fourthwall_changes ADD COLUMN access TEXT",
+        "ALTER TABLE fourthwall_changes ADD COLUMN stock TEXT",
+        "UPDATE fourthwall_changes SET access = state "
+        "WHERE state IN ('PUBLIC', 'HIDDEN', 'PRIVATE', 'ARCHIVED')",
+        "UPDATE fourthwall_changes SET stock = state WHERE state IN ('AVAILABLE', 'SOLD_OUT')",
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -258,6 +273,7 @@ MIGRATIONS = [
     (12, _v12),
     (13, _v13),
     (14, _v14),
+    (15, _v15),
 ]
 
 

@@ -27,7 +27,7 @@ from contracts.fourthwall import (
     product_state_path,
 )
 from service.upstreams.credentials import FourthwallAuth
-from service.upstreams.http import CallObserver, decode_success, retry_after_s, send
+from service.upstreams.http import CallObserver, decode_success, retry_after_s, safe_path, send
 from service.upstreams.taxonomy import classify_fourthwall
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ class FourthwallClient:
     ) -> ProductV1:
         """PUBLIC ⇄ HIDDEN (idempotent; a general call, not a heavy one)."""
         body = _encoder.encode(UpdateProductStateRequestV1(state=state))
-        path = product_state_path(product_id)
+        path = safe_path("fourthwall", lambda: product_state_path(product_id))
         return await self._request(
             shop_id, path, body, ProductV1, method="PUT", endpoint=PRODUCT_STATE_ENDPOINT
         )

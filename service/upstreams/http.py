@@ -12,6 +12,7 @@ import msgspec
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from consumers.ports import Api, UpstreamError
+from contracts.paths import UnsafeId
 
 T = TypeVar("T")
 
@@ -27,6 +28,20 @@ def new_http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         headers={"User-Agent": "merch-pipeline"},
     )
+
+
+UNSAFE_ID = "UNSAFE_ID"
+
+
+def safe_path(api: Api, build: Callable[[], str]) -> str:
+    """The path ``build`` makes, its ids percent-encoded; an id that cannot be one path segment
+    (``""``, ``.``, ``..``) is a permanent ``UpstreamError`` and nothing is sent."""
+    try:
+        return build()
+    except UnsafeId as exc:
+        raise UpstreamError(
+            api=api, status=None, code=UNSAFE_ID, detail=str(exc), retryable=False
+        ) from exc
 
 
 def retry_after_s(response: httpx.Response) -> float | None:

@@ -28,7 +28,7 @@ from contracts.luigisbox import (
 )
 from service.upstreams import luigisbox_auth
 from service.upstreams.credentials import LuigisBoxAccount
-from service.upstreams.http import CallObserver, decode_success, retry_after_s, send
+from service.upstreams.http import CallObserver, decode_success, retry_after_s, safe_path, send
 from service.upstreams.taxonomy import classify_luigisbox
 
 _encoder = msgspec.json.Encoder()
@@ -100,6 +100,32 @@ class LuigisBoxClient:
         listed = decode_success("luigisbox", response, ScopeList)
         return next((s for s in listed.results if tag in (s.tags or [])), None)
 
+    async def get_scope(self, shop_id: str, scope_id: str) -> ScopeResponse | None:
+        """ "Get Customization": the scope as Luigi's Box holds it, or None when it has none."""
+        account = self._account(shop_id)
+        path = safe_path("luigisbox", lambda: scope_path(account.tracker_id, scope_id))
+        try:
+            response = await self._request(
+                account, path, b"", "/v1/recommender/pin/{tracker}/scope/{id}", method="GET"
+            )
+        except UpstreamError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return decode_success("luigisbox", response, ScopeResponse)
+
+    async def replace_scope(self, shop_id: str, scope_id: str, request: ScopeRequest) -> None:
+        """ "Update Customization": the scope's whole definition replaced (204)."""
+        account = self._account(shop_id)
+        path = safe_path("luigisbox", lambda: scope_path(account.tracker_id, scope_id))
+        await self._request(
+            account,
+            path,
+            _encoder.encode(request),
+            "/v1/recommender/pin/{tracker}/scope/{id}",
+            method="PUT",
+        )
+
     async def index_content(self, shop_id: str, item: ContentObject) -> None:
         """ "Content Update" (``POST /v1/content``, a full replacement of the object). An
         answer that names the object among its errors is a permanent failure."""
@@ -130,7 +156,7 @@ class LuigisBoxClient:
         """ "Delete Customization": True if deleted, False if Luigi's Box had no such scope
         (deleted before: the end wanted either way)."""
         account = self._account(shop_id)
-        path = f"{scope_path(account.tracker_id)}/{scope_id}"
+        path = safe_path("luigisbox", lambda: scope_path(account.tracker_id, scope_id))
         try:
             await self._request(
                 account, path, b"", "/v1/recommender/pin/{tracker}/scope/{id}", method="DELETE"

@@ -140,7 +140,9 @@ def changed_event(envelope: WebhookEnvelope, product: WebhookProduct, shop_id: s
         fourthwall_event_id=envelope.id,
         fourthwall_type=envelope.type,
         name=product.name,
-        state=product.state.type,
+        state=product.access.type,
+        access=product.access.type,
+        stock=product.state.type,
         changed_at=product.updated_at or envelope.created_at,
         image_url=product.images[0].url if product.images else None,
     )

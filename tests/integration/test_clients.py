@@ -240,11 +240,12 @@ async def test_a_product_is_hidden_and_published_again_idempotently() -> None:
             ),
         )
         product_id = created.product_id or ""
-        assert (await sandbox.records())["products"][product_id]["state"] == "PUBLIC"
+        assert (await sandbox.records())["products"][product_id]["access"] == "PUBLIC"
         for _ in range(2):  # the second is a no-op, as documented
             hidden = await client.set_product_state("shop-1", product_id, "HIDDEN")
-            assert hidden.id == product_id and hidden.state and hidden.state.type == "HIDDEN"
-        assert (await sandbox.records())["products"][product_id]["state"] == "HIDDEN"
+            assert hidden.id == product_id and hidden.access and hidden.access.type == "HIDDEN"
+            assert hidden.state and hidden.state.type == "AVAILABLE"  # stock, kept
+        assert (await sandbox.records())["products"][product_id]["access"] == "HIDDEN"
         other = fourthwall(sandbox.url, FourthwallAuth("user-2", Secret("fw-password-2"), None))
         with pytest.raises(UpstreamError) as caught:  # another shop's product is not found
             await other.set_product_state("shop-2", product_id, "PUBLIC")

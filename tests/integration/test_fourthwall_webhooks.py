@@ -79,18 +79,25 @@ async def test_published_renamed_hidden_and_archived_reach_luigis_box(
         dormant = _item(await sandbox.records(), product_id)
         assert dormant is not None and dormant["fields"]["availability"] == 0
 
-        sent = await sandbox.change_product(product_id, state="PUBLIC")
+        sent = await sandbox.change_product(product_id, access="PUBLIC")
         assert sent["status"] == 200
         await _until_item(sandbox, product_id, availability=1)  # its pins now show
 
         await sandbox.change_product(product_id, name="Renamed tee", image_url="https://img/2.png")
         await _until_item(sandbox, product_id, title="Renamed tee", image_link="https://img/2.png")
 
-        await sandbox.change_product(product_id, state="HIDDEN")
+        await sandbox.change_product(product_id, stock="SOLD_OUT")  # public, but sold out
         await _until_item(sandbox, product_id, availability=0)
         assert _scopes(await sandbox.records(), product_id)  # the pins are kept
 
-        await sandbox.change_product(product_id, state="ARCHIVED")
+        await sandbox.change_product(product_id, stock="AVAILABLE")  # restocked
+        await _until_item(sandbox, product_id, availability=1)
+
+        await sandbox.change_product(product_id, access="HIDDEN")
+        await _until_item(sandbox, product_id, availability=0)
+        assert _scopes(await sandbox.records(), product_id)  # the pins are kept
+
+        await sandbox.change_product(product_id, access="ARCHIVED")
         (gone,) = await watcher.wait_for("product.withdrawn", 1)
         records = await sandbox.records()
         link = design_link(DesignKey(design.shop_id, design.design_id, design.revision))
@@ -99,14 +106,20 @@ async def test_published_renamed_hidden_and_archived_reach_luigis_box(
             headers={"authorization": f"Bearer {TOKEN}"},
         ) as admin:
             detail = (await admin.get(link)).json()
-    # each change is on the design's history, in the operator's view
-    steps = [s["step"] for s in detail["steps"] if s["step"].startswith("fourthwall_")]
-    assert steps == [
+    # each change is on the design's history, in the operator's view, once
+    steps = [s for s in detail["steps"] if s["step"].startswith("fourthwall_")]
+    assert [s["step"] for s in steps] == [
+        "fourthwall_public",
+        "fourthwall_public",
         "fourthwall_public",
         "fourthwall_public",
         "fourthwall_hidden",
         "fourthwall_archived",
     ]
+    assert "stock SOLD_OUT" in steps[2]["detail"] and "stock AVAILABLE" in steps[3]["detail"]
+    # one partial update per change that is not an archive: nothing applied twice
+    patches = [c for c in records["calls"] if c["endpoint"] == "PATCH /v1/content"]
+    assert len(patches) == 5, patches
     assert isinstance(gone.data, ProductWithdrawnV1)
     assert (gone.data.product_id, gone.data.reason) == (product_id, "archived_upstream")
     assert _item(records, product_id) is None
@@ -123,7 +136,7 @@ async def _post(url: str, body: bytes, signed: str | None) -> httpx.Response:
         return await http.post(url, content=body, headers=headers)
 
 
-def _envelope(shop: str, product_id: str, name: str, at: datetime, state: str = "PUBLIC") -> bytes:
+def _envelope(shop: str, product_id: str, name: str, at: datetime, access: str = "PUBLIC") -> bytes:
     return msgspec.json.encode(
         {
             "id": f"weve_{uuid.uuid4().hex}",
@@ -133,13 +146,18 @@ def _envelope(shop: str, product_id: str, name: str, at: datetime, state: str = 
             "apiVersion": "V1",
             "createdAt": at.isoformat(),
             "testMode": False,
-            "data": {
+            "data": {  # as "PRODUCT_UPDATED" documents it: a page of one product
                 "product": {
-                    "id": product_id,
-                    "name": name,
-                    "state": {"type": state},
-                    "images": [],
-                    "updatedAt": at.isoformat(),
+                    "results": [
+                        {
+                            "id": product_id,
+                            "name": name,
+                            "state": {"type": "AVAILABLE"},
+                            "access": {"type": access},
+                            "images": [],
+                            "updatedAt": at.isoformat(),
+                        }
+                    ]
                 }
             },
         }

@@ -34,7 +34,7 @@ def revision(design: DesignApprovedV1, n: int) -> DesignApprovedV1:
 
 def _visible(records: dict[str, Any]) -> set[str]:
     """The products a shopper can see and Luigi's Box can recommend: public, indexed, pinned."""
-    public = {p for p, v in records["products"].items() if v["state"] == "PUBLIC"}
+    public = {p for p, v in records["products"].items() if v["access"] == "PUBLIC"}
     indexed = {i for c in records["content"].values() for i in c}
     pinned = {s["request"]["pin_definitions"][0]["pin_identity"] for s in records["scopes"]}
     return public | indexed | pinned
@@ -71,7 +71,7 @@ async def test_revision_2_retires_the_revision_1_product(
     assert [p.product_id for p in pins] == [old, new]  # the redelivery pinned nothing
     records = await sandbox.records()
     assert _visible(records) == {new}  # one visible, indexed, pinned product
-    assert records["products"][old]["state"] == "HIDDEN"
+    assert records["products"][old]["access"] == "HIDDEN"
 
 
 async def test_an_older_revision_approved_later_changes_nothing(

@@ -83,7 +83,7 @@ async def test_a_withdrawal_after_the_promotion_retires_the_product(
     assert len(ids) == 1
     records = await sandbox.records()
     assert _visible(records) == set()
-    assert records["products"][product_id]["state"] == "HIDDEN"
+    assert records["products"][product_id]["access"] == "HIDDEN"
     assert state == "withdrawn"
 
 

@@ -1,0 +1,90 @@
+"""Fourthwall's request bodies and paths as its pages document them, written here for the
+sandbox alone (the clients' own Structs are in ``contracts/``; sharing them would let one misread
+pass twice).
+
+- "Create a new customization", ``POST /open-api/v1.0/customizations``
+  (docs.fourthwall.com/api-reference/platform/customization/create-customization;
+  shared/seeds/000): ``productTemplateId`` (required), ``regions`` [{``region``, ``imageId``
+  (both required), ``placementId``, ``placementStrategy`` AUTO | FILL_ALL | FULL_REGION |
+  PLACEMENT_ID}], ``colors``, ``sizes``.
+- "Create a product", ``POST /open-api/v1.0/products`` (…/products-(offers)/create-product;
+  shared/seeds/001, 002): one of three bodies told apart by ``type`` (the page names the variants
+  CreateDesignProductRequestV1, CreateDigitalProductRequestV1 and
+  CreateCustomizationProductRequestV1 but not their ``type`` values; Fourthwall's public examples
+  spell them ``design``, ``digital``, ``customization``).
+- "Update product (offer) lifecycle state", ``PUT /open-api/v1.0/products/{productId}/state``:
+  ``{"state": "PUBLIC" | "HIDDEN"}``, answers the product (OfferFullV1).
+- "Get product (offer) by id", ``GET /open-api/v1.0/products/{productId}``: the product
+  (OfferFullV1: ``state`` {type AVAILABLE | SOLD_OUT} is stock, ``access`` {type PUBLIC | HIDDEN |
+  PRIVATE | ARCHIVED} visibility); 404 ``OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+OPEN_API = "/open-api/v1.0"
+CUSTOMIZATIONS = f"{OPEN_API}/customizations"
+PRODUCTS = f"{OPEN_API}/products"
+PRODUCT_STATE = f"{OPEN_API}/products/{{productId}}/state"
+PRODUCT = f"{OPEN_API}/products/{{productId}}"
+HEAVY = (CUSTOMIZATIONS, PRODUCTS)  # "Rate limit: 5 requests / minute per shop"
+
+TOO_MANY_REQUESTS = {
+    "code": "OPEN_API_TOO_MANY_REQUESTS",
+    "title": "Too many requests",
+    "status": 429,
+}
+
+
+class _Body(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class Region(_Body, frozen=True):
+    region: str
+    image_id: str
+    placement_id: str | None = None
+    placement_strategy: Literal["AUTO", "FILL_ALL", "FULL_REGION", "PLACEMENT_ID"] | None = None
+
+
+class NewCustomization(_Body, frozen=True):
+    product_template_id: str
+    regions: list[Region] | None = None
+    colors: list[str] | None = None
+    sizes: list[str] | None = None
+
+
+class DesignProduct(_Body, frozen=True, tag_field="type", tag="design"):
+    product_template_id: str
+    regions: list[Region]
+    name: str
+    colors: list[str] | None = None
+    sizes: list[str] | None = None
+    description: str | None = None
+    profit_margin: float | None = None
+    publish_on_create: bool | None = None
+
+
+class DigitalProduct(_Body, frozen=True, tag_field="type", tag="digital"):
+    name: str
+    description: str
+    price: float
+    publish_on_create: bool | None = None
+
+
+class CustomizationProduct(_Body, frozen=True, tag_field="type", tag="customization"):
+    customization_id: str
+    name: str | None = None
+    description: str | None = None
+    profit_margin: float | None = None
+    publish_on_create: bool | None = None
+
+
+NewProduct = DesignProduct | DigitalProduct | CustomizationProduct
+
+
+class NewState(_Body, frozen=True):
+    state: Literal["PUBLIC", "HIDDEN"]
