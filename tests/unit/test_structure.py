@@ -78,3 +78,24 @@ def test_the_runtime_path_imports_no_developer_tool() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_the_sandbox_is_written_from_the_docs_alone() -> None:
+    """The sandbox shares no code with what it stands in front of: no contract Struct, no client,
+    no signing of the service's, so a misread upstream contract cannot pass twice."""
+    offenders = {}
+    for path in _modules("service/sandbox"):
+        names = {n for n in _imports(path) if n.split(".")[0] in ("contracts", "consumers")}
+        names |= {
+            n
+            for n in _imports(path)
+            if n.startswith("service") and not n.startswith("service.sandbox")
+        }
+        relative = [
+            node.module
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.level
+        ]
+        if names or relative:
+            offenders[str(path.relative_to(ROOT))] = sorted(names) + [f".{m}" for m in relative]
+    assert not offenders, offenders
