@@ -27,9 +27,9 @@ class SandboxHandle:
             return records
 
     async def change_product(self, product_id: str, **change: Any) -> dict[str, Any]:
-        """Do what a shop owner does in Fourthwall's dashboard (``state``, ``name``,
-        ``image_url``) and have the sandbox deliver the signed webhook: what it sent and the
-        answer it got."""
+        """Do what a shop owner does in Fourthwall's dashboard (``access``: PUBLIC, HIDDEN,
+        PRIVATE, ARCHIVED; ``stock``: AVAILABLE, SOLD_OUT; ``name``; ``image_url``) and have the
+        sandbox deliver the signed webhook: what it sent and the answer it got."""
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
             response = await http.post(f"/_sandbox/fourthwall/products/{product_id}", json=change)
             response.raise_for_status()

@@ -88,3 +88,31 @@ async def test_the_withdrawal_release_starts_on_a_ledger_and_broker_of_the_relea
         assert await current_version(db) == MIGRATIONS[-1][0]
     finally:
         await db.close()
+
+
+async def test_schema_15_moves_each_fourthwall_change_to_the_axis_it_belongs_to(
+    tmp_path: Path,
+) -> None:
+    """The previous version kept one value read from a product's ``state.type``: a visibility
+    (as its sandbox sent) or a stock value (as the real Fourthwall does). Each lands in its own
+    column; ``state`` is kept for replicas of the previous version."""
+    db = await open_database(f"sqlite:///{tmp_path / 'previous.sqlite3'}")
+    try:
+        assert await migrate(db, up_to=14) == list(range(1, 15))
+        for product_id, state in (("prd_a", "PUBLIC"), ("prd_b", "SOLD_OUT"), ("prd_c", "HIDDEN")):
+            await db.execute(
+                "INSERT INTO fourthwall_changes (product_id, shop_id, changed_at, state, name, "
+                "event_id, applied_at) VALUES (?, 'shop-1', 1.0, ?, 'Tee', 'weve_1', 1.0)",
+                (product_id, state),
+            )
+        assert await migrate(db) == [v for v, _ in MIGRATIONS if v >= 15]
+        rows = await db.fetchall(
+            "SELECT product_id, state, access, stock FROM fourthwall_changes ORDER BY product_id"
+        )
+    finally:
+        await db.close()
+    assert [tuple(r) for r in rows] == [
+        ("prd_a", "PUBLIC", "PUBLIC", None),
+        ("prd_b", "SOLD_OUT", None, "SOLD_OUT"),
+        ("prd_c", "HIDDEN", "HIDDEN", None),
+    ]
