@@ -88,6 +88,10 @@ class BoundConsumer:
     handle: Callable[[Any, Delivery], Awaitable[Outcome]]
     exhausted: Exhausted
     after_publish: AfterPublish | None = None
+    # Waits for a shop's quota go to the parking lot, keyed by (shop, design, revision). A
+    # Fourthwall change names no design and a withdrawal may name no revision: their rare
+    # waits (a Luigi's Box 429) take the broker's delay queue instead.
+    parks: bool = True
 
 
 @dataclass(frozen=True)
@@ -259,11 +263,13 @@ def build_consumers(
             DESIGN_WITHDRAWN_QUEUE,
             partial(design_withdrawn.handle, ports=withdrawals),
             design_withdrawn.exhausted,
+            parks=False,
         ),
         FOURTHWALL_CHANGES_QUEUE.consumer: BoundConsumer(
             FOURTHWALL_CHANGES_QUEUE,
             partial(fourthwall_changes.handle, ports=changes),
             fourthwall_changes.exhausted,
+            parks=False,
         ),
     }
     return [available[name] for name in names]
@@ -286,7 +292,7 @@ def consume_loop(
         after_publish=bound.after_publish,
         metrics=resources.metrics,
         ledger_down=resources.ledger_watch.down,
-        park=parker(resources.parking, releaser, bound.names.queue),
+        park=parker(resources.parking, releaser, bound.names.queue) if bound.parks else None,
         tracer=resources.tracer,
     )
 

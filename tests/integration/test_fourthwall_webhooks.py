@@ -225,3 +225,30 @@ async def test_without_a_shop_secret_the_endpoint_is_off(
             f"http://127.0.0.1:{settings.http_port}/webhooks/fourthwall", b"{}", "x"
         )
     assert response.status_code == 404
+
+
+async def test_a_change_throttled_by_luigis_box_waits_and_is_applied(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    """A 429 from Luigi's Box while a Fourthwall change is applied is a wait, not a failure. A
+    change names no design, so it cannot wait in the parking lot (keyed by design and
+    revision): it waits on the broker's delay queue and is applied after."""
+    await sandbox.set_webhook_url(f"http://127.0.0.1:{settings.http_port}/webhooks/fourthwall")
+    async with watching(amqp_url) as watcher, running_service(settings):
+        _, product_id = await _promoted(watcher, amqp_url, 2, published=False)
+        await sandbox.set_faults(rate_429=1.0, endpoints=["PATCH /v1/content"])
+        await sandbox.change_product(product_id, access="PUBLIC")
+
+        async def throttled() -> bool:
+            calls = (await sandbox.records())["calls"]
+            return any(c["endpoint"] == "PATCH /v1/content" and c["status"] == 429 for c in calls)
+
+        await eventually(throttled, what="Luigi's Box's 429")
+        await sandbox.set_faults()
+        await _until_item(sandbox, product_id, availability=1)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as http:
+            metrics = (await http.get("/metrics")).text
+    queue = 'queue="merch-pipeline.fourthwall-changes"'
+    settled = [line for line in metrics.splitlines() if line.startswith("merch_messages_total{")]
+    assert any('outcome="deferred"' in line and queue in line for line in settled), settled
+    assert not any('outcome="unsettled"' in line and queue in line for line in settled), settled
