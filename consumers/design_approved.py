@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from consumers import template_fit
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
 from consumers.ports import (
     Clock,
@@ -40,6 +41,7 @@ from contracts.fourthwall import (
 from contracts.timestamps import iso
 
 ALREADY_USED = "CUSTOMIZATION_ALREADY_USED_ERROR"
+TEMPLATE_NOT_FOUND = "PRODUCT_CATALOG_PRODUCT_ID_NOT_FOUND"
 NO_ID = "Fourthwall answered 201 without a productId"
 _encoder = msgspec.json.Encoder()
 
@@ -229,24 +231,10 @@ async def _advance(
     ticket = delivery.quota_ticket
     customization_id = record.customization_id or design.customization_id
     if customization_id is None:
-        slot = await ports.quota.take(design.shop_id, ticket, pair=True)
-        if not slot.granted:
-            return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
-        ticket = slot.then  # the product's slot, planned right after this call's
-        try:
-            sketch = await ports.fourthwall.create_customization(
-                design.shop_id, customization_request(design)
-            )
-        except BaseException as exc:
-            # The call stops counting as in flight, and no product call follows it.
-            await ports.quota.finished(design.shop_id, slot)
-            await ports.quota.cancel(design.shop_id, slot.then)
-            if isinstance(exc, UpstreamError | MissingCredentials):
-                return await _on_error(design, delivery, "customization", exc, ports)
-            raise
-        if slot.then is None:  # unpaired: say the call answered (a pair's second slot does)
-            await ports.quota.finished(design.shop_id, slot)
-        customization_id = sketch.customization_id
+        sketched = await _customize(design, delivery, ports)
+        if not isinstance(sketched, Sketched):
+            return sketched
+        customization_id, ticket = sketched.customization_id, sketched.product_ticket
     asked_before = record.product_requested
     if record.customization_id is None:  # recorded with "product requested", one write
         await ports.ledger.record_customization(
@@ -283,6 +271,56 @@ async def _advance(
     )
     await ports.ledger.record_product(key, token, product.product_id, _encoder.encode(created))
     return Done(events=[created_outgoing(created)])
+
+
+class Sketched(msgspec.Struct, frozen=True):
+    customization_id: str
+    product_ticket: str | None  # the product call's slot, planned right after this one's
+
+
+async def _customize(
+    design: DesignApprovedV1, delivery: Delivery, ports: Ports
+) -> Sketched | Outcome:
+    """The customization, once the design is known to fit its template: a heavy call."""
+    misfit = await _template_misfit(design, ports)
+    if misfit is not None:  # refused with no heavy call spent
+        await ports.quota.cancel(design.shop_id, delivery.quota_ticket)
+        return await _fail(design, delivery, ports, misfit)
+    slot = await ports.quota.take(design.shop_id, delivery.quota_ticket, pair=True)
+    if not slot.granted:
+        return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
+    try:
+        sketch = await ports.fourthwall.create_customization(
+            design.shop_id, customization_request(design)
+        )
+    except BaseException as exc:
+        # The call stops counting as in flight, and no product call follows it.
+        await ports.quota.finished(design.shop_id, slot)
+        await ports.quota.cancel(design.shop_id, slot.then)
+        if isinstance(exc, UpstreamError | MissingCredentials):
+            return await _on_error(design, delivery, "customization", exc, ports)
+        raise
+    if slot.then is None:  # unpaired: say the call answered (a pair's second slot does)
+        await ports.quota.finished(design.shop_id, slot)
+    return Sketched(sketch.customization_id, slot.then)
+
+
+async def _template_misfit(design: DesignApprovedV1, ports: Ports) -> Failure | None:
+    """Why Fourthwall would refuse the design on its template, or None. A template Fourthwall
+    does not know is refused as the customization call would refuse it; any other trouble
+    reading the template skips the check (a saving, not a gate: the heavy call judges)."""
+    try:
+        template = await ports.fourthwall.product_template(
+            design.shop_id, design.product_template_id
+        )
+    except UpstreamError as exc:
+        if exc.status == 404 and exc.code == TEMPLATE_NOT_FOUND:
+            return Failure("customization", exc.code, exc.detail)
+        return None
+    except MissingCredentials:
+        return None  # the customization call says so, as before
+    found = template_fit.misfit(design, template)
+    return None if found is None else Failure("customization", found.code, found.detail)
 
 
 async def _on_error(

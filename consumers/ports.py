@@ -13,6 +13,7 @@ from contracts.fourthwall import (
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
     ProductLifecycleState,
+    ProductTemplateV1,
     ProductV1,
 )
 from contracts.luigisbox import ContentObject, ContentRef, ScopeRequest, ScopeResponse
@@ -69,6 +70,10 @@ class Fourthwall(Protocol):
         self, shop_id: str, product_id: str, state: ProductLifecycleState
     ) -> ProductV1:
         """PUBLIC ⇄ HIDDEN; idempotent."""
+        ...
+
+    async def product_template(self, shop_id: str, template_id: str) -> ProductTemplateV1:
+        """The product template (a general call, not a heavy one; kept for a while)."""
         ...
 
 

@@ -161,6 +161,54 @@ class ProductV1(_Response, frozen=True):
     access: ProductAccessV1 | None = None
 
 
+PRODUCT_TEMPLATE_ENDPOINT = "/open-api/v1.0/product-templates/{productId}"
+
+
+def product_template_path(template_id: str) -> str:
+    """ "Get product template": public, on the general limit (100 / 10 s per shop)."""
+    return f"/open-api/v1.0/product-templates/{segment(template_id)}"
+
+
+class TemplateColorV1(_Response, frozen=True):
+    name: str
+
+
+class TemplateSizeVariantV1(_Response, frozen=True):
+    size: str
+    available: bool | None = None
+
+
+class TemplateColorVariantV1(_Response, frozen=True):
+    color: TemplateColorV1
+    size_variants: list[TemplateSizeVariantV1] = []
+    available: bool | None = None
+
+
+class TemplatePlacementV1(_Response, frozen=True):
+    id: str
+    name: str | None = None
+
+
+class TemplateAreaV1(_Response, frozen=True):
+    """A customizable area: ``regionId`` is what a design region's ``region`` must equal
+    (case-sensitive), ``placements[].id`` what its ``placementId`` must be."""
+
+    region_id: str | None = None
+    name: str | None = None
+    placements: list[TemplatePlacementV1] = []
+    available: bool | None = None
+
+
+class ProductTemplateV1(_Response, frozen=True):
+    """ "Get product template" (``GET /open-api/v1.0/product-templates/{productId}``): the
+    fields a design is checked against before a heavy call."""
+
+    product_id: str
+    name: str = ""
+    color_variants: list[TemplateColorVariantV1] = []
+    customizable_areas: list[TemplateAreaV1] = []
+
+
 class ErrorBody(msgspec.Struct, frozen=True):
     """Fourthwall's error body: a ``code`` plus code-specific context fields."""
 

@@ -17,7 +17,14 @@ from litestar.params import FromPath, JSONBody
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, Changed, FourthwallSandbox
 from service.sandbox.luigisbox import CONTENT_PATH, LuigisBoxSandbox, scopes_path
-from service.sandbox.shapes import CUSTOMIZATIONS, HEAVY, PRODUCT, PRODUCT_STATE, PRODUCTS
+from service.sandbox.shapes import (
+    CUSTOMIZATIONS,
+    HEAVY,
+    PRODUCT,
+    PRODUCT_STATE,
+    PRODUCT_TEMPLATE,
+    PRODUCTS,
+)
 from service.sandbox.signing import FOURTHWALL_SIGNATURE_HEADER, fourthwall_webhook_signature
 
 
@@ -89,6 +96,18 @@ def _respond(answer: Answer) -> Response[bytes]:
         headers=headers,
         media_type="application/json",
     )
+
+
+async def _template(sandbox: Sandbox, request: Request[Any, Any, Any]) -> Answer:
+    """ "Get product template" is public: no credentials needed; with a shop's, the call
+    counts against that shop's general limit."""
+    shop_id = sandbox.fourthwall.authenticate(request.headers.get("authorization"))
+    if shop_id is not None:
+        limited = sandbox.fourthwall.rate_limit(shop_id, time.monotonic(), heavy=False)
+        if limited is not None:
+            return sandbox.record("fourthwall", PRODUCT_TEMPLATE, shop_id, limited)
+    answer = sandbox.fourthwall.get_template(request.path_params["template_id"])
+    return sandbox.record("fourthwall", PRODUCT_TEMPLATE, shop_id, answer)
 
 
 async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoint: str) -> Answer:
@@ -209,6 +228,10 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def product(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _fourthwall(sandbox, request, PRODUCT))
 
+    @get("/open-api/v1.0/product-templates/{template_id:str}", status_code=200)
+    async def product_template(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _template(sandbox, request))
+
     @route(
         "/v1/recommender/pin/{tracker_id:str}/scope/{scope_id:str}",
         http_method=["GET", "PUT", "DELETE"],
@@ -247,6 +270,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             scopes,
             product_state,
             product,
+            product_template,
             one_scope,
             content,
             *_sandbox_routes(sandbox),

@@ -12,6 +12,7 @@ class Template(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     regions: list[str]
     colors: list[str]
     sizes: list[str] = []
+    placements: dict[str, list[str]] = {}  # region → its placements' ids
 
 
 DEFAULT_TEMPLATES = {
@@ -20,6 +21,7 @@ DEFAULT_TEMPLATES = {
         regions=["front", "back"],
         colors=["Black", "White", "Navy"],
         sizes=["S", "M", "L", "XL"],
+        placements={"front": ["chest_left", "center"], "back": ["center"]},
     ),
     "pro_hoodie": Template(
         name="Heavy Hoodie",

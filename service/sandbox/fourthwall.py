@@ -156,6 +156,57 @@ class FourthwallSandbox:
         }
         return Changed(product["shop_id"], envelope)
 
+    def get_template(self, template_id: str) -> Answer:
+        """ "Get product template": the documented shape, from the sandbox's catalogue."""
+        template = self._template(template_id)
+        if isinstance(template, tuple):
+            return template
+        sizes = [
+            {"variantId": f"var_{template_id}_{size}", "size": size, "available": True}
+            for size in template.sizes
+        ]
+        price = {"amount": 12.5, "currency": "USD"}
+        return (
+            200,
+            {
+                "productId": template_id,
+                "slug": template_id.lower().replace("_", "-"),
+                "name": template.name,
+                "category": "apparel",
+                "brand": "Sandbox",
+                "productionMethod": "DTG",
+                "supportsBackendRendering": True,
+                "description": "",
+                "minimumOrdersNumber": 1,
+                "priceFrom": price,
+                "priceTo": price,
+                "sizeGuide": {"url": "", "content": ""},
+                "colorVariants": [
+                    {
+                        "color": {"name": color},
+                        "sizeVariants": sizes,
+                        "status": "AVAILABLE",
+                        "available": True,
+                    }
+                    for color in template.colors
+                ],
+                "customizableAreas": [
+                    {
+                        "name": region.replace("_", " ").title(),
+                        "type": "print",
+                        "available": True,
+                        "placements": [
+                            {"id": p, "name": p.replace("_", " ").title()}
+                            for p in template.placements.get(region, [])
+                        ],
+                        "regionId": region,
+                    }
+                    for region in template.regions
+                ],
+            },
+            {},
+        )
+
     def _template(self, template_id: str) -> Template | Answer:
         template = self.config.templates.get(template_id)
         if template is None:
@@ -178,7 +229,14 @@ class FourthwallSandbox:
         placement = [
             r.region
             for r in regions
-            if r.placement_strategy == "PLACEMENT_ID" and not r.placement_id
+            if r.placement_strategy == "PLACEMENT_ID"
+            and (
+                not r.placement_id
+                or (
+                    r.region in template.placements
+                    and r.placement_id not in template.placements[r.region]
+                )
+            )
         ]
         if invalid or placement:
             return error(

@@ -14,6 +14,10 @@ pass twice).
   spell them ``design``, ``digital``, ``customization``).
 - "Update product (offer) lifecycle state", ``PUT /open-api/v1.0/products/{productId}/state``:
   ``{"state": "PUBLIC" | "HIDDEN"}``, answers the product (OfferFullV1).
+- "Get product template", ``GET /open-api/v1.0/product-templates/{productId}``
+  (…/product-templates/get-product-template): public (no authentication needed);
+  ``customizableAreas[]`` (``regionId``, ``placements[].id``, ``available``), ``colorVariants[]``
+  (``color.name``, ``sizeVariants[].size``, ``available``).
 - "Get product (offer) by id", ``GET /open-api/v1.0/products/{productId}``: the product
   (OfferFullV1: ``state`` {type AVAILABLE | SOLD_OUT} is stock, ``access`` {type PUBLIC | HIDDEN |
   PRIVATE | ARCHIVED} visibility); 404 ``OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR``.
@@ -30,6 +34,7 @@ CUSTOMIZATIONS = f"{OPEN_API}/customizations"
 PRODUCTS = f"{OPEN_API}/products"
 PRODUCT_STATE = f"{OPEN_API}/products/{{productId}}/state"
 PRODUCT = f"{OPEN_API}/products/{{productId}}"
+PRODUCT_TEMPLATE = f"{OPEN_API}/product-templates/{{productId}}"  # public, general limit
 HEAVY = (CUSTOMIZATIONS, PRODUCTS)  # "Rate limit: 5 requests / minute per shop"
 
 TOO_MANY_REQUESTS = {

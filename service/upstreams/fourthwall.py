@@ -1,5 +1,5 @@
 """Fourthwall Open API client: create customization, create product from it, hide or publish
-a product."""
+a product, read a product template (kept for ``TEMPLATE_TTL_S``)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,19 @@ from consumers.ports import MissingCredentials, UpstreamError
 from contracts.fourthwall import (
     CUSTOMIZATIONS_PATH,
     PRODUCT_STATE_ENDPOINT,
+    PRODUCT_TEMPLATE_ENDPOINT,
     PRODUCTS_PATH,
     CreateCustomizationProductRequestV1,
     CreateCustomizationRequestV1,
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
     ProductLifecycleState,
+    ProductTemplateV1,
     ProductV1,
     UpdateProductStateRequestV1,
     decode_error_body,
     product_state_path,
+    product_template_path,
 )
 from service.upstreams.credentials import FourthwallAuth
 from service.upstreams.http import CallObserver, decode_success, retry_after_s, safe_path, send
@@ -32,6 +35,10 @@ from service.upstreams.taxonomy import classify_fourthwall
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
+# A template changes seldom (a new color, an area); a design checked against one up to ten
+# minutes old is refused wrongly at worst until then, and the heavy call judges anyway.
+TEMPLATE_TTL_S = 600.0
+TEMPLATES_KEPT = 1024
 
 
 def error_from_response(response: httpx.Response) -> UpstreamError:
@@ -67,6 +74,7 @@ class FourthwallClient:
         self._auth_for = auth_for
         self._observe = observe
         self._tracer = tracer
+        self._templates: dict[str, tuple[float, ProductTemplateV1]] = {}
 
     async def create_customization(
         self, shop_id: str, request: CreateCustomizationRequestV1
@@ -92,6 +100,29 @@ class FourthwallClient:
             shop_id, path, body, ProductV1, method="PUT", endpoint=PRODUCT_STATE_ENDPOINT
         )
 
+    async def product_template(self, shop_id: str, template_id: str) -> ProductTemplateV1:
+        """ "Get product template" (public; sent with the shop's credentials when it has some,
+        so the call counts where the general limit is kept), answered from memory for
+        ``TEMPLATE_TTL_S``."""
+        now = time.monotonic()
+        kept = self._templates.get(template_id)
+        if kept is not None and now - kept[0] < TEMPLATE_TTL_S:
+            return kept[1]
+        path = safe_path("fourthwall", lambda: product_template_path(template_id))
+        template = await self._request(
+            shop_id,
+            path,
+            b"",
+            ProductTemplateV1,
+            method="GET",
+            endpoint=PRODUCT_TEMPLATE_ENDPOINT,
+            anonymous=True,
+        )
+        if len(self._templates) >= TEMPLATES_KEPT:
+            self._templates.pop(next(iter(self._templates)))
+        self._templates[template_id] = (now, template)
+        return template
+
     async def _request(
         self,
         shop_id: str,
@@ -100,11 +131,14 @@ class FourthwallClient:
         kind: type[T],
         method: str = "POST",
         endpoint: str | None = None,
+        anonymous: bool = False,
     ) -> T:
         auth = self._auth_for(shop_id)
-        if auth is None:
+        if auth is None and not anonymous:
             raise MissingCredentials("fourthwall", shop_id)
-        headers = {"Authorization": auth.header(), "Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            headers["Authorization"] = auth.header()
         started = time.monotonic()
         status: int | None = None
         try:

@@ -44,7 +44,45 @@ async def test_permanent_fourthwall_error_fails_the_design_once(
     )
     assert parked[0].headers["x-merch-code"] == "MEDIA_FILE_DO_NOT_EXISTS"
     calls = (await sandbox.records())["calls"]
-    assert len(calls) == 1  # no retry of a permanent error
+    heavy = [c for c in calls if c["endpoint"] == "/open-api/v1.0/customizations"]
+    assert len(heavy) == 1  # no retry of a permanent error
+
+
+async def test_a_design_that_does_not_fit_its_template_costs_no_heavy_call(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    """Checked against "Get product template" first: a placement the region does not have is
+    refused with Fourthwall's own code and no heavy call spent; a retry reads the template from
+    memory, so the design that fits after it costs one template read in all."""
+    design = sample_design("shop-1", 0, "misfit")
+    fields = {f: getattr(design, f) for f in design.__struct_fields__}
+    wrong = DesignRegion(
+        region="front", image_id="img_1", placement_strategy="PLACEMENT_ID", placement_id="sleeve"
+    )
+    misfit = type(design)(**{**fields, "regions": [wrong]})
+    fitting = type(design)(**{**fields, "design_id": "fits"})
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(misfit)))
+        (failed,) = [e.data for e in await watcher.wait_for("product.failed", 1)]
+        await publish(amqp_url, event_message(design_event(fitting)))
+        await watcher.wait_for("product.created", 1)
+    assert isinstance(failed, ProductFailedV1)
+    assert (failed.stage, failed.code, failed.retryable) == (
+        "customization",
+        "DESIGN_PIPELINE_INVALID_REGIONS",
+        False,
+    )
+    assert "placement 'sleeve'" in failed.detail and "before any heavy call" in failed.detail
+    endpoints = [c["endpoint"] for c in (await sandbox.records())["calls"]]
+    assert (
+        endpoints
+        == [
+            "/open-api/v1.0/product-templates/{productId}",  # once: then kept
+            "/open-api/v1.0/customizations",  # the fitting design's, only
+            "/open-api/v1.0/products",
+        ]
+        + [e for e in endpoints[3:] if not e.startswith("/open-api")]
+    )
 
 
 async def test_transient_errors_are_retried_until_the_upstream_recovers(
@@ -80,7 +118,8 @@ async def test_attempts_are_bounded_then_product_failed_is_retryable(
     assert (failed.retryable, failed.attempts, failed.code) == (True, 3, "SERVICE_UNAVAILABLE")
     assert parked[0].headers["x-merch-reason"] == "attempts_exhausted"
     assert parked[0].headers["x-merch-attempts"] == 3
-    assert len((await sandbox.records())["calls"]) == 3
+    calls = (await sandbox.records())["calls"]
+    assert len([c for c in calls if c["endpoint"] == "/open-api/v1.0/customizations"]) == 3
 
 
 async def test_shop_without_credentials_is_a_clear_per_message_error(

@@ -94,6 +94,11 @@ async def test_fourthwall_answers_as_its_pages_document(sandbox: SandboxHandle) 
     unknown = await _fourthwall(sandbox, "GET", read["path"].replace("{productId}", "prd_none"))
     _same_shape(unknown, documented("fourthwall_product_not_found"))
 
+    template = documented("fourthwall_get_product_template")
+    path = template["path"].replace("{productId}", TEMPLATE)
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:  # public: no credentials
+        _same_shape(await http.get(path), template)
+
     limited = await _fourthwall(sandbox, "POST", sketch["path"], sketch["request"])
     _same_shape(limited, documented("fourthwall_too_many_requests"))  # the 4th heavy call of 3
     assert limited.headers["Retry-After"]

@@ -25,8 +25,10 @@ from contracts.fourthwall import (
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
     DesignPipelineImageV1,
+    ProductAccessV1,
     ProductLifecycleState,
     ProductStateV1,
+    ProductTemplateV1,
     ProductV1,
 )
 from contracts.luigisbox import ContentObject, ContentRef, ScopeRequest, ScopeResponse
@@ -42,6 +44,8 @@ class FakeFourthwall:
     customizations: list[CreateCustomizationRequestV1] = field(default_factory=list)
     products: list[CreateCustomizationProductRequestV1] = field(default_factory=list)
     states: dict[str, str] = field(default_factory=dict)  # product_id → state set
+    template: ProductTemplateV1 | Exception | None = None
+    template_reads: list[str] = field(default_factory=list)
 
     async def create_customization(
         self, shop_id: str, request: CreateCustomizationRequestV1
@@ -57,7 +61,17 @@ class FakeFourthwall:
         self, shop_id: str, product_id: str, state: ProductLifecycleState
     ) -> ProductV1:
         self.states[product_id] = state
-        return ProductV1(id=product_id, state=ProductStateV1(type=state))
+        return ProductV1(
+            id=product_id,
+            state=ProductStateV1(type="AVAILABLE"),
+            access=ProductAccessV1(type=state),
+        )
+
+    async def product_template(self, shop_id: str, template_id: str) -> ProductTemplateV1:
+        self.template_reads.append(template_id)
+        if isinstance(self.template, Exception):
+            raise self.template
+        return self.template or ProductTemplateV1(product_id=template_id)  # judges nothing
 
     async def create_product(
         self, shop_id: str, request: CreateCustomizationProductRequestV1
