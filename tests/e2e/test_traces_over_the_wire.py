@@ -64,6 +64,7 @@ async def test_one_designs_span_tree_arrives_over_otlp_http(amqp_url: str, tmp_p
     assert first.events[0] == "ledger.received"
     made = [s for s in spans if s.kind == CLIENT and s.parent_span_id == first.span_id]
     assert [s.attributes["url.template"] for s in made] == [
+        "/open-api/v1.0/product-templates/{productId}",  # the design checked before any heavy call
         "/open-api/v1.0/customizations",
         "/open-api/v1.0/products",
     ]

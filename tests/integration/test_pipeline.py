@@ -34,8 +34,10 @@ async def test_design_becomes_one_product_and_its_pin_scopes(
     assert created.event.traceparent == pins.event.traceparent == event.traceparent
     assert created.message_id == created.event.id
     records = await sandbox.records()
-    # the product is in the shop's Luigi's Box catalogue before its first scope pins it
+    # the design fits its template before a heavy call is spent; the product is in the shop's
+    # Luigi's Box catalogue before its first scope pins it
     assert [(c["endpoint"], c["status"]) for c in records["calls"]] == [
+        ("/open-api/v1.0/product-templates/{productId}", 200),
         ("/open-api/v1.0/customizations", 201),
         ("/open-api/v1.0/products", 201),
         ("POST /v1/content", 200),
