@@ -168,12 +168,16 @@ def kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(10)
 
 
+HEAVY_ENDPOINTS = ("/open-api/v1.0/customizations", "/open-api/v1.0/products")
+
+
 def heavy_calls_by_shop(
     records: dict[str, Any], counted: Callable[[int], bool]
 ) -> dict[str, list[float]]:
-    """When each shop's Fourthwall calls reached the sandbox, for calls whose status counts."""
+    """When each shop's heavy Fourthwall calls (customizations, products: the 5 per minute)
+    reached the sandbox, for calls whose status counts."""
     by_shop: dict[str, list[float]] = {}
     for call in records["calls"]:
-        if call["api"] == "fourthwall" and counted(call["status"]):
+        if call["endpoint"] in HEAVY_ENDPOINTS and counted(call["status"]):
             by_shop.setdefault(call["account"], []).append(call["at"])
     return by_shop
