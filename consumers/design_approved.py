@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import msgspec
 
-from consumers import template_fit
+from consumers import artwork, template_fit
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
 from consumers.ports import (
+    ArtworkError,
+    ArtworkSource,
     Clock,
     Delivery,
     DesignKey,
@@ -64,6 +66,7 @@ class Ports:
     clock: Clock
     busy_delay_s: float = 5.0
     keeps_revisions: frozenset[str] = frozenset()  # shops with supersede_revisions = false
+    artwork: ArtworkSource | None = None  # where artwork named by URL is fetched from
 
 
 def key_of(design: DesignApprovedV1) -> DesignKey:
@@ -74,13 +77,18 @@ def key_of_created(created: ProductCreatedV1) -> DesignKey:
     return DesignKey(created.shop_id, created.design_id, created.revision)
 
 
-def customization_request(design: DesignApprovedV1) -> CreateCustomizationRequestV1:
+def customization_request(
+    design: DesignApprovedV1, uploaded: dict[str, str] | None = None
+) -> CreateCustomizationRequestV1:
+    """The customization call's body; a region's artwork URL is replaced by the image it was
+    uploaded as (``uploaded``: URL → image id)."""
+    uploaded = uploaded or {}
     return CreateCustomizationRequestV1(
         product_template_id=design.product_template_id,
         regions=[
             ProductDesignRegionV1(
                 region=r.region,
-                image_id=r.image_id,
+                image_id=r.image_id or uploaded[r.image_url or ""],
                 placement_strategy=r.placement_strategy,
                 placement_id=r.placement_id,
             )
@@ -286,12 +294,15 @@ async def _customize(
     if misfit is not None:  # refused with no heavy call spent
         await ports.quota.cancel(design.shop_id, delivery.quota_ticket)
         return await _fail(design, delivery, ports, misfit)
+    uploaded = await _artwork(design, delivery, ports)
+    if not isinstance(uploaded, dict):
+        return uploaded
     slot = await ports.quota.take(design.shop_id, delivery.quota_ticket, pair=True)
     if not slot.granted:
         return Defer(reason="quota", delay_s=slot.wait_s, quota_ticket=slot.ticket)
     try:
         sketch = await ports.fourthwall.create_customization(
-            design.shop_id, customization_request(design)
+            design.shop_id, customization_request(design, uploaded)
         )
     except BaseException as exc:
         # The call stops counting as in flight, and no product call follows it.
@@ -303,6 +314,61 @@ async def _customize(
     if slot.then is None:  # unpaired: say the call answered (a pair's second slot does)
         await ports.quota.finished(design.shop_id, slot)
     return Sketched(sketch.customization_id, slot.then)
+
+
+async def _artwork(
+    design: DesignApprovedV1, delivery: Delivery, ports: Ports
+) -> dict[str, str] | Outcome:
+    """The image each artwork URL of the design is (uploaded once per content and shop), or
+    how the design stops or waits. Before any heavy slot is taken: none is spent on it."""
+    if not artwork.urls_of(design):
+        return {}
+    try:
+        if ports.artwork is None:
+            raise ArtworkError(
+                "ARTWORK_URLS_DISABLED",
+                "this service fetches no artwork by URL (ARTWORK_HOSTS is not set)",
+                retryable=False,
+            )
+        return await artwork.image_ids(
+            design, source=ports.artwork, ledger=ports.ledger, fourthwall=ports.fourthwall
+        )
+    except (ArtworkError, UpstreamError, MissingCredentials) as exc:
+        return await _artwork_trouble(design, delivery, ports, exc)
+
+
+async def _artwork_trouble(
+    design: DesignApprovedV1,
+    delivery: Delivery,
+    ports: Ports,
+    exc: ArtworkError | UpstreamError | MissingCredentials,
+) -> Outcome:
+    if isinstance(exc, UpstreamError) and exc.throttled:
+        # The upload URL's own limit (20 a minute per shop), not the heavy one: wait, and
+        # leave the heavy quota as it is.
+        await ports.quota.cancel(design.shop_id, delivery.quota_ticket)
+        return Defer(reason="upload_throttled", delay_s=exc.retry_after_s or 60.0)
+    if isinstance(exc, MissingCredentials):
+        failure = Failure("customization", "MISSING_CREDENTIALS", str(exc))
+    else:
+        failure = Failure("customization", exc.code, exc.detail, retryable=exc.retryable)
+    if failure.retryable and not delivery.final:
+        await ports.ledger.record_error(
+            key_of(design),
+            delivery.token,
+            stage="customization",
+            code=failure.code,
+            detail=failure.detail,
+        )
+        retry_after = exc.retry_after_s if isinstance(exc, UpstreamError) else None
+        return Retry(
+            stage="customization",
+            code=failure.code,
+            detail=failure.detail,
+            retry_after_s=retry_after,
+        )
+    await ports.quota.cancel(design.shop_id, delivery.quota_ticket)  # no heavy call follows
+    return await _fail(design, delivery, ports, failure)
 
 
 async def _template_misfit(design: DesignApprovedV1, ports: Ports) -> Failure | None:

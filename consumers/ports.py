@@ -12,6 +12,7 @@ from contracts.fourthwall import (
     CreateCustomizationRequestV1,
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
+    MediaImageV1,
     ProductLifecycleState,
     ProductTemplateV1,
     ProductV1,
@@ -57,6 +58,33 @@ class MissingCredentials(Exception):
         self.shop_id = shop_id
 
 
+class ArtworkError(Exception):
+    """An artwork named by URL could not be had: ``code`` says why (``ARTWORK_*``)."""
+
+    def __init__(self, code: str, detail: str, *, retryable: bool) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.retryable = retryable
+
+
+class Picture(msgspec.Struct, frozen=True, kw_only=True):
+    """An artwork's bytes and what its header says they are."""
+
+    data: bytes
+    content_type: str  # image/png or image/jpeg
+    extension: str  # png or jpg
+    width: int
+    height: int
+    content_hash: str  # sha256 hex of ``data``
+
+
+class ArtworkSource(Protocol):
+    async def fetch(self, url: str) -> bytes:
+        """The bytes at ``url`` (an allowed host, bounded in size), or ``ArtworkError``."""
+        ...
+
+
 class Fourthwall(Protocol):
     async def create_customization(
         self, shop_id: str, request: CreateCustomizationRequestV1
@@ -74,6 +102,10 @@ class Fourthwall(Protocol):
 
     async def product_template(self, shop_id: str, template_id: str) -> ProductTemplateV1:
         """The product template (a general call, not a heavy one; kept for a while)."""
+        ...
+
+    async def upload_image(self, shop_id: str, picture: Picture) -> MediaImageV1:
+        """Into the shop's media library: upload URL, PUT, save (none of them heavy)."""
         ...
 
 
@@ -217,6 +249,14 @@ class DesignLedger(Protocol):
         ...
 
     async def release(self, key: DesignKey, token: str) -> None: ...
+
+    async def uploaded_image(self, shop_id: str, content_hash: str) -> str | None:
+        """The Fourthwall image id an artwork of this content became in this shop, if any."""
+        ...
+
+    async def record_uploaded_image(self, shop_id: str, content_hash: str, image_id: str) -> None:
+        """Keep the image an artwork became (the first one recorded stays)."""
+        ...
 
 
 class ProductRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -52,13 +52,30 @@ NonEmpty = Id
 PlacementStrategy = Literal["AUTO", "FILL_ALL", "FULL_REGION", "PLACEMENT_ID"]
 
 
+ArtworkUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=2048,
+        pattern=r"^https?://[^\s\x00-\x1f\x7f]+(?![\s\S])",
+        description="an http(s) URL of a PNG or JPEG, on a host the service is told to fetch from",
+    ),
+]
+
+
 class DesignRegion(msgspec.Struct, frozen=True, kw_only=True):
+    """One print region: its artwork is a Fourthwall image (``image_id``) or an image the
+    producer hosts (``image_url``), which the service uploads to the shop's media library once
+    per content and then uses as the region's image."""
+
     region: Id
-    image_id: Id
+    image_id: Id | None = None
+    image_url: ArtworkUrl | None = None
     placement_strategy: PlacementStrategy = "AUTO"
     placement_id: Id | None = None
 
     def __post_init__(self) -> None:
+        if (self.image_id is None) == (self.image_url is None):
+            raise ValueError("a region takes exactly one of image_id and image_url")
         if self.placement_strategy == "PLACEMENT_ID" and not self.placement_id:
             raise ValueError("placement_id is required when placement_strategy is PLACEMENT_ID")
 

@@ -16,6 +16,12 @@ from contracts.paths import segment
 CUSTOMIZATIONS_PATH = "/open-api/v1.0/customizations"
 PRODUCTS_PATH = "/open-api/v1.0/products"
 PRODUCT_STATE_ENDPOINT = "/open-api/v1.0/products/{productId}/state"
+# "Request a pre-signed upload URL" (20 / minute per shop) and "Save an uploaded image to the
+# media library" (the general limit): an artwork the producer hosts becomes a Fourthwall image.
+MEDIA_UPLOAD_URL_PATH = "/open-api/v1.0/media/upload-url"
+MEDIA_IMAGES_PATH = "/open-api/v1.0/media/images"
+# The pre-signed URL's own endpoint, as the calls are observed (the URL itself is a credential).
+MEDIA_UPLOAD_ENDPOINT = "PUT {uploadUrl}"
 
 ProductLifecycleState = Literal["PUBLIC", "HIDDEN"]
 
@@ -126,6 +132,37 @@ class CreateProductResponseV1(_Response, frozen=True):
 
 class UpdateProductStateRequestV1(_Request, frozen=True):
     state: ProductLifecycleState
+
+
+class MediaUploadUrlRequestV1(_Request, frozen=True):
+    """ "Request a pre-signed upload URL": what will be PUT there."""
+
+    content_type: str
+    file_name: str
+    size: int
+
+
+class MediaUploadUrlResponseV1(_Response, frozen=True):
+    upload_url: str  # PUT the bytes here (no Authorization: the URL is the credential)
+    file_url: str  # where they land: what "Save an uploaded image" takes
+
+
+class SaveMediaImageRequestV1(_Request, frozen=True):
+    file_url: str
+    width: int
+    height: int
+
+
+class MediaImageV1(_Response, frozen=True):
+    """ "Save an uploaded image to the media library" answers 201 with the image: its ``id`` is
+    a region's ``imageId``."""
+
+    id: str
+    uri: str
+    width: int
+    height: int
+    thumbnail: str | None = None
+    preview: str | None = None
 
 
 # A product (offer) has two axes ("Get product (offer) by id", OfferFullV1): ``state`` is its

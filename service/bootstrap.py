@@ -55,6 +55,7 @@ from service.store.database import Database, open_database
 from service.store.ledger import Ledger
 from service.store.migrations import migrate
 from service.store.parking import ParkingLot
+from service.upstreams.artwork import ArtworkFetcher
 from service.upstreams.credentials import (
     fourthwall_auth,
     identity_templates,
@@ -107,6 +108,7 @@ class Resources:
     ledger_watch: LedgerWatch
     parking: ParkingLot
     tracing: TracerProvider | None = None  # None: tracing off (OpenTelemetry's no-op tracer)
+    artwork_http: httpx.AsyncClient | None = None  # artwork named by URL (ARTWORK_HOSTS)
 
     @property
     def tracer(self) -> Tracer:
@@ -116,6 +118,8 @@ class Resources:
         await self.ledger_watch.close()
         await self.fourthwall_http.aclose()
         await self.luigisbox_http.aclose()
+        if self.artwork_http is not None:
+            await self.artwork_http.aclose()
         await self.db.close()
         if self.tracing is not None:
             self.tracing.shutdown()  # exports what is still batched
@@ -162,6 +166,9 @@ async def open_resources(settings: Settings, tracing: TracerProvider | None = No
         ledger_watch=watch,
         parking=ParkingLot(db),
         tracing=tracing,
+        artwork_http=(
+            new_http_client("", settings.http_timeout_s) if settings.artwork_hosts else None
+        ),
     )
 
 
@@ -229,6 +236,13 @@ def build_consumers(
         clock=utc_now,
         busy_delay_s=busy,
         keeps_revisions=keeps,
+        artwork=(
+            ArtworkFetcher(
+                resources.artwork_http, settings.artwork_hosts, settings.artwork_max_bytes
+            )
+            if resources.artwork_http is not None
+            else None
+        ),
     )
     products = product_created.Ports(
         luigisbox=luigisbox,

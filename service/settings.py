@@ -24,6 +24,10 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Url = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*://")]
+# A host name, optionally with a port, or "*." and a domain for any of its subdomains.
+HostPattern = Annotated[
+    str, msgspec.Meta(pattern=r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+]
 
 
 class SettingsError(ValueError):
@@ -136,6 +140,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     console_cookie_secure: bool = False
     console_session_ttl_s: Annotated[float, msgspec.Meta(ge=60, le=7 * 86400)] = 8 * 3600.0
     console_login_attempts_per_minute: PositiveInt = 5
+    # Artwork a design names by URL: fetched only from these hosts ("cdn.example.com", or
+    # "*.example.com" for its subdomains); none set, no artwork is fetched by URL.
+    artwork_hosts: tuple[HostPattern, ...] = ()
+    artwork_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=200 * 1024 * 1024)] = (
+        50 * 1024 * 1024
+    )
     shops: tuple[ShopConfig, ...] = ()
     pins: PinRules = PinRules()
     producers: tuple[ProducerConfig, ...] = ()
@@ -152,7 +162,7 @@ _PIN_ENV = {
     "PIN_WINDOW_DAYS": "all_window_days",
     "ITEM_IDENTITY_TEMPLATE": "item_identity_template",
 }
-_LIST_KEYS = {"retry_delays_s", "webhook_secrets", "tags"}
+_LIST_KEYS = {"retry_delays_s", "webhook_secrets", "tags", "artwork_hosts"}
 # Settings an earlier version read and this one ignores, with what replaced them.
 RETIRED = {
     "DEFER_DELAYS_S": "designs waiting for their quota are parked in the ledger (PARKING_POLL_S)"

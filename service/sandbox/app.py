@@ -12,14 +12,17 @@ import httpx
 import msgspec
 from litestar import Litestar, Request, Response, get, post, put, route
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, Changed, FourthwallSandbox
 from service.sandbox.luigisbox import CONTENT_PATH, LuigisBoxSandbox, scopes_path
+from service.sandbox.media import STORAGE, MediaSandbox, artwork_png
 from service.sandbox.shapes import (
     CUSTOMIZATIONS,
     HEAVY,
+    MEDIA_IMAGES,
+    MEDIA_UPLOAD_URL,
     PRODUCT,
     PRODUCT_STATE,
     PRODUCT_TEMPLATE,
@@ -35,6 +38,8 @@ class Sandbox:
         self.config = config
         self.fourthwall = FourthwallSandbox(config)
         self.luigisbox = LuigisBoxSandbox(config)
+        self.media = MediaSandbox(config)
+        self.artwork_fetches: list[str] = []  # the artwork names served, in order
         self.calls: list[dict[str, Any]] = []
         self.webhooks: list[dict[str, Any]] = []  # the webhooks delivered, and their answers
         self._random = random.Random(config.faults.seed)
@@ -85,6 +90,8 @@ class Sandbox:
             "scopes": self.luigisbox.scopes,
             "content": self.luigisbox.content,
             "webhooks": self.webhooks,
+            "media_images": self.media.images,
+            "artwork_fetches": self.artwork_fetches,
         }
 
 
@@ -142,6 +149,37 @@ async def _fourthwall(sandbox: Sandbox, request: Request[Any, Any, Any], endpoin
     if answer[0] < 300 and sandbox.answer_lost(endpoint):
         # Done on Fourthwall's side, but the caller never hears: a gateway timeout.
         answer = (504, {"code": "GATEWAY_TIMEOUT"}, {})
+    return sandbox.record("fourthwall", endpoint, shop_id, answer)
+
+
+async def _media(sandbox: Sandbox, request: Request[Any, Any, Any], endpoint: str) -> Answer:
+    """The media library's two calls: the upload URL on its own limit (and the general one),
+    saving an image on the general limit."""
+    shop_id = sandbox.fourthwall.authenticate(request.headers.get("authorization"))
+    if shop_id is None:
+        answer: Answer = (401, {"code": "UNAUTHORIZED", "title": "Unauthorized"}, {})
+        return sandbox.record("fourthwall", endpoint, None, answer)
+    injected = await sandbox.trouble(endpoint)
+    if injected is not None:
+        return sandbox.record("fourthwall", endpoint, shop_id, injected)
+    now = time.monotonic()
+    limited = sandbox.fourthwall.rate_limit(shop_id, now, heavy=False)
+    if limited is None and endpoint == MEDIA_UPLOAD_URL:
+        wait = sandbox.media.uploads.admit(shop_id, now)
+        if wait is not None:
+            limited = (
+                429,
+                {"code": "OPEN_API_TOO_MANY_REQUESTS", "title": "Too many requests", "status": 429},
+                {"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+    if limited is not None:
+        return sandbox.record("fourthwall", endpoint, shop_id, limited)
+    body = await request.body()
+    if endpoint == MEDIA_UPLOAD_URL:
+        base = str(request.base_url).rstrip("/")
+        answer = sandbox.media.request_upload(shop_id, body, base)
+    else:
+        answer = sandbox.media.save_image(shop_id, body)
     return sandbox.record("fourthwall", endpoint, shop_id, answer)
 
 
@@ -228,6 +266,14 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def product(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _fourthwall(sandbox, request, PRODUCT))
 
+    @post(MEDIA_UPLOAD_URL, status_code=200)
+    async def media_upload_url(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _media(sandbox, request, MEDIA_UPLOAD_URL))
+
+    @post(MEDIA_IMAGES, status_code=201)
+    async def media_images(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return _respond(await _media(sandbox, request, MEDIA_IMAGES))
+
     @get("/open-api/v1.0/product-templates/{template_id:str}", status_code=200)
     async def product_template(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _template(sandbox, request))
@@ -273,6 +319,8 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             product_template,
             one_scope,
             content,
+            media_upload_url,
+            media_images,
             *_sandbox_routes(sandbox),
         ],
         openapi_config=None,
@@ -310,7 +358,22 @@ def _sandbox_routes(sandbox: Sandbox) -> list[Any]:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    return [records, faults, webhook_url, change_product, health]
+    @put(f"{STORAGE}/{{token:str}}", status_code=200)
+    async def storage(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[bytes]:
+        """The storage behind a pre-signed upload URL (no Authorization: the URL is it)."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        answer = sandbox.media.put_upload(token, headers, await request.body())
+        return _respond(sandbox.record("storage", f"PUT {STORAGE}/{{token}}", None, answer))
+
+    @get("/_sandbox/artwork/{name:str}")
+    async def artwork(
+        name: FromPath[str], w: FromQuery[int] = 64, h: FromQuery[int] = 64
+    ) -> Response[bytes]:
+        """A producer's artwork host: a PNG whose content follows its name."""
+        sandbox.artwork_fetches.append(name)
+        return Response(artwork_png(name, w, h), media_type="image/png")
+
+    return [records, faults, webhook_url, change_product, health, storage, artwork]
 
 
 async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, Any]) -> Answer:

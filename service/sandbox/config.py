@@ -68,6 +68,8 @@ class SandboxConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     heavy_window_s: float = 60.0
     calls: int = 100
     window_s: float = 10.0
+    upload_calls: int = 20  # "Request a pre-signed upload URL": 20 a minute per shop
+    upload_window_s: float = 60.0
     send_retry_after: bool = True
     date_skew_s: float = 5.0  # Luigi's Box: "We tolerate ±5 second inaccuracies"
     faults: Faults = msgspec.field(default_factory=Faults)

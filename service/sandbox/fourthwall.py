@@ -304,6 +304,7 @@ class FourthwallSandbox:
             "shop_id": shop_id,
             "template_id": request.product_template_id,
             "regions": len(regions),
+            "image_ids": [r.image_id for r in regions],
             "images": images,
             "product_id": None,
         }

@@ -18,6 +18,15 @@ pass twice).
   (…/product-templates/get-product-template): public (no authentication needed);
   ``customizableAreas[]`` (``regionId``, ``placements[].id``, ``available``), ``colorVariants[]``
   (``color.name``, ``sizeVariants[].size``, ``available``).
+- "Request a pre-signed upload URL", ``POST /open-api/v1.0/media/upload-url``
+  (…/media-library/request-media-upload-url; "Rate limit: 20 requests / minute per shop"):
+  ``contentType``, ``fileName``, ``size`` (Fourthwall's public examples, `examples/agency/lib/
+  fourthwall.ts`); answers ``uploadUrl`` (PUT the bytes there: "PUT the image bytes directly to
+  the uploadUrl", with the declared ``Content-Type`` and ``x-goog-content-length-range: 0,<size>``,
+  which the URL is signed for) and ``fileUrl``.
+- "Save an uploaded image to the media library", ``POST /open-api/v1.0/media/images``
+  (…/media-library/save-media-image; the general limit): ``fileUrl``, ``width``, ``height`` (all
+  required); answers 201 ``id``, ``uri``, ``width``, ``height``, ``thumbnail``, ``preview``.
 - "Get product (offer) by id", ``GET /open-api/v1.0/products/{productId}``: the product
   (OfferFullV1: ``state`` {type AVAILABLE | SOLD_OUT} is stock, ``access`` {type PUBLIC | HIDDEN |
   PRIVATE | ARCHIVED} visibility); 404 ``OFFER_NOT_FOUND_BY_SHOP_ID_AND_ID_ERROR``.
@@ -36,6 +45,8 @@ PRODUCT_STATE = f"{OPEN_API}/products/{{productId}}/state"
 PRODUCT = f"{OPEN_API}/products/{{productId}}"
 PRODUCT_TEMPLATE = f"{OPEN_API}/product-templates/{{productId}}"  # public, general limit
 HEAVY = (CUSTOMIZATIONS, PRODUCTS)  # "Rate limit: 5 requests / minute per shop"
+MEDIA_UPLOAD_URL = f"{OPEN_API}/media/upload-url"  # "Rate limit: 20 requests / minute per shop"
+MEDIA_IMAGES = f"{OPEN_API}/media/images"
 
 TOO_MANY_REQUESTS = {
     "code": "OPEN_API_TOO_MANY_REQUESTS",
@@ -93,3 +104,15 @@ NewProduct = DesignProduct | DigitalProduct | CustomizationProduct
 
 class NewState(_Body, frozen=True):
     state: Literal["PUBLIC", "HIDDEN"]
+
+
+class UploadUrlRequest(_Body, frozen=True):
+    content_type: str
+    file_name: str
+    size: int
+
+
+class SaveMediaImage(_Body, frozen=True):
+    file_url: str
+    width: int
+    height: int

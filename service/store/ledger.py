@@ -509,6 +509,23 @@ class Ledger:
             return
         await self._release(_RELEASE_DESIGN, (*_k(key), token))
 
+    async def uploaded_image(self, shop_id: str, content_hash: str) -> str | None:
+        row = await self.db.fetchone(
+            "SELECT image_id FROM artwork_images WHERE shop_id = ? AND content_hash = ?",
+            (shop_id, content_hash),
+        )
+        return str(row[0]) if row else None
+
+    async def record_uploaded_image(self, shop_id: str, content_hash: str, image_id: str) -> None:
+        """Records an upload Fourthwall made: kept through a short outage, as every effect."""
+        await self._recorded(
+            lambda: self.db.execute(
+                "INSERT INTO artwork_images (shop_id, content_hash, image_id, uploaded_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (shop_id, content_hash) DO NOTHING",
+                (shop_id, content_hash, image_id, self.clock()),
+            )
+        )
+
     async def mark_published(self, key: DesignKey) -> None:
         """After product.created was confirmed by the broker: recorded like an effect."""
         await self._recorded(

@@ -258,6 +258,20 @@ def _v15(dialect: str) -> list[str]:
     ]
 
 
+def _v16(dialect: str) -> list[str]:
+    """Artwork a design named by URL, uploaded to a shop's Fourthwall media library: the image
+    it became, by the SHA-256 of its bytes, so the same artwork is never uploaded twice."""
+    return [
+        """CREATE TABLE artwork_images (
+            shop_id TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            image_id TEXT NOT NULL,
+            uploaded_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (shop_id, content_hash)
+        )""",
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -274,6 +288,7 @@ MIGRATIONS = [
     (13, _v13),
     (14, _v14),
     (15, _v15),
+    (16, _v16),
 ]
 
 

@@ -428,3 +428,19 @@ def test_tracing_is_off_until_an_endpoint_is_set_and_then_may_reach_the_collecto
     assert 4318 in ports
     refused = render(helm, [], "--set", "tracing.endpoint=otel-collector:4318")
     assert refused.returncode != 0 and "tracing.endpoint" in refused.stderr
+
+
+def test_artwork_hosts_reach_the_service_and_are_checked_at_render_time(helm: str) -> None:
+    def config(*extra: str) -> dict[str, str]:
+        result = render(helm, [], *extra)
+        assert result.returncode == 0, result.stderr
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+        data: dict[str, str] = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+        return data
+
+    assert "ARTWORK_HOSTS" not in config()  # off: artwork URLs are refused
+    hosts = "cdn.example.com,*.assets.example.org"
+    on = config("--set-string", f"config.artwork.hosts={hosts.replace(',', chr(92) + ',')}")
+    assert (on["ARTWORK_HOSTS"], on["ARTWORK_MAX_BYTES"]) == (hosts, "52428800")
+    refused = render(helm, [], "--set-string", "config.artwork.hosts=https://cdn.example.com/")
+    assert refused.returncode != 0 and "artwork" in refused.stderr

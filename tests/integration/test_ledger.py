@@ -101,6 +101,16 @@ async def test_each_write_survives_a_new_claim(port_ledger: PortLedger) -> None:
     assert (again.product_event, again.attempts) == (b'{"product_id":"prd_1"}', 2)
 
 
+async def test_an_uploaded_artwork_is_found_by_its_shop_and_content(
+    port_ledger: PortLedger,
+) -> None:
+    assert await port_ledger.uploaded_image("shop-1", "ab" * 32) is None
+    await port_ledger.record_uploaded_image("shop-1", "ab" * 32, "img_1")
+    await port_ledger.record_uploaded_image("shop-1", "ab" * 32, "img_2")  # the first one stays
+    assert await port_ledger.uploaded_image("shop-1", "ab" * 32) == "img_1"
+    assert await port_ledger.uploaded_image("shop-2", "ab" * 32) is None  # per shop
+
+
 async def test_a_failed_design_keeps_its_event_and_reopens_only_under_its_lease(
     port_ledger: PortLedger,
 ) -> None:

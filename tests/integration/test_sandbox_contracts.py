@@ -104,6 +104,43 @@ async def test_fourthwall_answers_as_its_pages_document(sandbox: SandboxHandle) 
     assert limited.headers["Retry-After"]
 
 
+async def test_an_image_is_uploaded_and_saved_as_the_pages_document(
+    sandbox: SandboxHandle,
+) -> None:
+    """Upload URL, PUT with the declared type and length range (anything else: 403, the URL is
+    signed for them), save; the saved image's id is a region's imageId."""
+    ask = documented("fourthwall_request_upload_url")
+    ticket = await _fourthwall(sandbox, "POST", ask["path"], ask["request"])
+    _same_shape(ticket, ask)
+    upload_url, file_url = ticket.json()["uploadUrl"], ticket.json()["fileUrl"]
+    data = b"\x89PNG" + b"\x00" * 2000
+    async with httpx.AsyncClient() as http:  # no Authorization: the URL is the credential
+        wrong = await http.put(upload_url, content=data, headers={"Content-Type": "image/jpeg"})
+        assert wrong.status_code == 403
+        headers = {"Content-Type": "image/png", "x-goog-content-length-range": "0,2048"}
+        assert (await http.put(upload_url, content=data, headers=headers)).status_code == 200
+    save = documented("fourthwall_save_media_image")
+    unknown = await _fourthwall(sandbox, "POST", save["path"], save["request"])
+    assert unknown.status_code == 400  # a fileUrl nothing was uploaded to
+    saved = await _fourthwall(
+        sandbox, "POST", save["path"], {**save["request"], "fileUrl": file_url}
+    )
+    _same_shape(saved, save)
+    sketch = documented("fourthwall_create_customization")
+    region = {**sketch["request"]["regions"][0], "imageId": saved.json()["id"]}
+    made = await _fourthwall(
+        sandbox, "POST", sketch["path"], {**sketch["request"], "regions": [region]}
+    )
+    assert made.status_code == 201, made.text
+
+
+async def test_the_upload_url_has_its_own_limit(sandbox: SandboxHandle) -> None:
+    ask = documented("fourthwall_request_upload_url")
+    answers = [await _fourthwall(sandbox, "POST", ask["path"], ask["request"]) for _ in range(21)]
+    assert [a.status_code for a in answers] == [200] * 20 + [429]
+    _same_shape(answers[-1], documented("fourthwall_too_many_requests"))
+
+
 async def test_the_sandboxs_webhook_is_the_documented_product_updated(
     sandbox: SandboxHandle,
 ) -> None:

@@ -15,6 +15,7 @@ from consumers.ports import (
     DesignRecord,
     DesignState,
     LeaseLost,
+    Picture,
     ProductRecord,
     Slot,
     UpstreamError,
@@ -25,6 +26,7 @@ from contracts.fourthwall import (
     CreateCustomizationResponseV1,
     CreateProductResponseV1,
     DesignPipelineImageV1,
+    MediaImageV1,
     ProductAccessV1,
     ProductLifecycleState,
     ProductStateV1,
@@ -46,6 +48,17 @@ class FakeFourthwall:
     states: dict[str, str] = field(default_factory=dict)  # product_id → state set
     template: ProductTemplateV1 | Exception | None = None
     template_reads: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)  # content hashes uploaded, in order
+    fail_upload: Exception | None = None
+
+    async def upload_image(self, shop_id: str, picture: Picture) -> MediaImageV1:
+        if self.fail_upload:
+            raise self.fail_upload
+        self.uploads.append(picture.content_hash)
+        image_id = f"img_up_{len(self.uploads)}"
+        return MediaImageV1(
+            id=image_id, uri=f"media://{image_id}", width=picture.width, height=picture.height
+        )
 
     async def create_customization(
         self, shop_id: str, request: CreateCustomizationRequestV1
@@ -156,6 +169,13 @@ class FakeLedger:
     product_states: dict[str, str] = field(default_factory=dict)
     content: dict[str, str] = field(default_factory=dict)  # product_id → catalogue identity
     retired: list[str] = field(default_factory=list)
+    images: dict[tuple[str, str], str] = field(default_factory=dict)  # (shop, hash) → image id
+
+    async def uploaded_image(self, shop_id: str, content_hash: str) -> str | None:
+        return self.images.get((shop_id, content_hash))
+
+    async def record_uploaded_image(self, shop_id: str, content_hash: str, image_id: str) -> None:
+        self.images.setdefault((shop_id, content_hash), image_id)
 
     def _check(self, key: object, token: str) -> None:
         if self.leases.get(key) != token:

@@ -19,7 +19,11 @@ from contracts.fourthwall import (
     CreateCustomizationResponseV1,
     CreateProductRequestV1,
     CreateProductResponseV1,
+    MediaImageV1,
+    MediaUploadUrlRequestV1,
+    MediaUploadUrlResponseV1,
     ProductV1,
+    SaveMediaImageRequestV1,
     UpdateProductStateRequestV1,
     on_sale,
 )
@@ -38,6 +42,8 @@ from tests.documented import documented
         ("fourthwall_create_customization", CreateCustomizationRequestV1),
         ("fourthwall_create_product", CreateProductRequestV1),
         ("fourthwall_update_product_state", UpdateProductStateRequestV1),
+        ("fourthwall_request_upload_url", MediaUploadUrlRequestV1),
+        ("fourthwall_save_media_image", SaveMediaImageRequestV1),
         ("luigisbox_create_scope", ScopeRequest),
         ("luigisbox_update_scope", ScopeRequest),
         ("luigisbox_content_update", ContentUpdate),
@@ -58,6 +64,15 @@ def test_the_created_customization_and_product_are_read_as_documented() -> None:
         documented("fourthwall_create_product")["response"], CreateProductResponseV1
     )
     assert (product.product_id, product.customization_id) == ("<string>", "<string>")
+
+
+def test_the_media_librarys_answers_are_read_as_documented() -> None:
+    ticket = msgspec.convert(
+        documented("fourthwall_request_upload_url")["response"], MediaUploadUrlResponseV1
+    )
+    assert (ticket.upload_url, ticket.file_url) == ("<string>", "<string>")
+    image = msgspec.convert(documented("fourthwall_save_media_image")["response"], MediaImageV1)
+    assert (image.id, image.width, image.thumbnail) == ("<string>", 123, "<string>")
 
 
 @pytest.mark.parametrize("name", ["fourthwall_get_product", "fourthwall_update_product_state"])
