@@ -36,6 +36,13 @@ def item_identity(template: str, product: ProductCreatedV1) -> str:
 
 
 FENCE_TAG_PREFIX = "merch-pipeline:"
+PRODUCT_TAG_PREFIX = "merch-pipeline-product:"
+
+
+def product_tag(product_id: str) -> str:
+    """The tag every scope of one product carries: one listing finds them all (after a bulk
+    create, which answers no ids; or for an operator looking in Luigi's Box)."""
+    return PRODUCT_TAG_PREFIX + hashlib.sha256(product_id.encode()).hexdigest()[:24]
 
 
 def fence_tag(product_id: str, rule_key: str) -> str:

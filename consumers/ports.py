@@ -112,6 +112,15 @@ class Fourthwall(Protocol):
 class LuigisBox(Protocol):
     async def create_scope(self, shop_id: str, request: ScopeRequest) -> ScopeResponse: ...
 
+    async def create_scopes(self, shop_id: str, requests: list[ScopeRequest]) -> None:
+        """Many scopes in one call ("Bulk Create Customizations", conflict_strategy ignore):
+        its answer names no ids; ``scopes_tagged`` finds them."""
+        ...
+
+    async def scopes_tagged(self, shop_id: str, tag: str) -> list[ScopeResponse]:
+        """Every scope carrying ``tag`` (the listing, page by page)."""
+        ...
+
     async def find_scope(self, shop_id: str, tag: str) -> ScopeResponse | None:
         """The scope carrying ``tag``, if one exists (a request whose answer was lost)."""
         ...

@@ -20,7 +20,7 @@ import msgspec
 
 from consumers.content import content_object, is_available
 from consumers.outcomes import Defer, Done, Outcome, Outgoing, Reject, Retry, stable_event_id
-from consumers.pin_rules import PinRules, fence_tag, plan_scopes
+from consumers.pin_rules import PinRules, fence_tag, plan_scopes, product_tag
 from consumers.ports import (
     Clock,
     Delivery,
@@ -38,6 +38,9 @@ from contracts.luigisbox import ScopeRequest, ScopeResponse
 from contracts.timestamps import iso
 
 _encoder = msgspec.json.Encoder()
+# From this many scopes still to create for one product, one bulk call and one listing take the
+# place of a create each (a design pinning many items; a backfill).
+BULK_MIN_SCOPES = 5
 
 
 @dataclass(frozen=True)
@@ -132,22 +135,37 @@ async def _pin(
         await ports.ledger.record_content(
             product.product_id, delivery.token, item.identity, is_available(item)
         )
+    planned = [
+        _Planned(rule_key, request, product.product_id)
+        for rule_key, request in plan_scopes(product, ports.rules, template, ports.clock())
+    ]
+    todo = [p for p in planned if p.rule_key not in done.scopes]
+    try:
+        made, asked, settling = await _bulk(product, todo, done, delivery, ports)
+    except (MissingCredentials, UpstreamError) as exc:
+        return _upstream_failed(product, exc, delivery, ports)
     scopes: list[PinScope] = []
-    for rule_key, planned in plan_scopes(product, ports.rules, template, ports.clock()):
-        if rule_key in done.scopes:
-            scopes.append(msgspec.json.decode(done.scopes[rule_key], type=PinScope))
+    for plan in planned:
+        if plan.rule_key in done.scopes:
+            scopes.append(msgspec.json.decode(done.scopes[plan.rule_key], type=PinScope))
             continue
-        tag = fence_tag(product.product_id, rule_key)
-        request = msgspec.structs.replace(planned, tags=[*(planned.tags or []), tag])
+        if settling and plan.rule_key not in made:
+            continue  # looked for again on the next attempt (below)
         try:
-            created = await _scope_of(product, rule_key, request, tag, done, delivery, ports)
+            created = made.get(plan.rule_key) or await _scope_of(
+                product, plan, plan.rule_key in asked, delivery, ports
+            )
         except (MissingCredentials, UpstreamError) as exc:
             return _upstream_failed(product, exc, delivery, ports)
-        scope = _scope(created.id, request)
+        scope = _scope(created.id, plan.request)
         await ports.ledger.record_scope(
-            product.product_id, delivery.token, rule_key, created.id, _encoder.encode(scope)
+            product.product_id, delivery.token, plan.rule_key, created.id, _encoder.encode(scope)
         )
         scopes.append(scope)
+    if settling:
+        # Bulk-made scopes the listing did not show yet: what was found is recorded, the rest
+        # is looked for again after a pause before any is created one by one.
+        return Defer(reason="scopes_settling", delay_s=ports.busy_delay_s)
     data = PinsCreatedV1(
         shop_id=product.shop_id,
         design_id=product.design_id,
@@ -241,24 +259,56 @@ def _upstream_failed(
     return Retry(stage="pins", code=exc.code, detail=exc.detail, retry_after_s=exc.retry_after_s)
 
 
-async def _scope_of(
+class _Planned:
+    """One scope to have: its rule, and the request with the product's and the rule's tags."""
+
+    def __init__(self, rule_key: str, request: ScopeRequest, product_id: str) -> None:
+        self.rule_key = rule_key
+        self.tag = fence_tag(product_id, rule_key)
+        tags = [*(request.tags or []), product_tag(product_id), self.tag]
+        self.request = msgspec.structs.replace(request, tags=tags)
+
+
+async def _bulk(
     product: ProductCreatedV1,
-    rule_key: str,
-    request: ScopeRequest,
-    tag: str,
+    todo: list[_Planned],
     done: ProductRecord,
     delivery: Delivery,
     ports: Ports,
+) -> tuple[dict[str, ScopeResponse], set[str], bool]:
+    """With ``BULK_MIN_SCOPES`` or more scopes still to have: the ones never asked for are
+    created in one bulk call (recorded as asked for first), then one listing by the product's
+    tag finds every scope of the product Luigi's Box holds, by its fence tag. Answers the
+    scopes found by rule, the rules asked for by now, and whether some just bulk-made are not
+    listed yet (the listing may lag the create: they are looked for again on the next attempt;
+    what is still not found then, e.g. kept out as a conflict, is made one by one)."""
+    asked = set(done.requested)
+    if len(todo) < BULK_MIN_SCOPES:
+        return {}, asked, False
+    fresh = [plan for plan in todo if plan.rule_key not in asked]
+    for plan in fresh:
+        await ports.ledger.record_scope_requested(product.product_id, delivery.token, plan.rule_key)
+    asked.update(plan.rule_key for plan in fresh)
+    if fresh:
+        await ports.luigisbox.create_scopes(product.shop_id, [plan.request for plan in fresh])
+    listed = await ports.luigisbox.scopes_tagged(product.shop_id, product_tag(product.product_id))
+    by_tag = {tag: scope for scope in listed for tag in scope.tags or []}
+    made = {plan.rule_key: by_tag[plan.tag] for plan in todo if plan.tag in by_tag}
+    return made, asked, bool(fresh) and len(made) < len(todo)
+
+
+async def _scope_of(
+    product: ProductCreatedV1, plan: _Planned, asked: bool, delivery: Delivery, ports: Ports
 ) -> ScopeResponse:
     """The scope for (product, rule): the one an earlier attempt made if its answer was lost,
     else a new one, recorded as asked for before the call."""
-    if rule_key in done.requested:
-        found = await ports.luigisbox.find_scope(product.shop_id, tag)
+    if asked:
+        found = await ports.luigisbox.find_scope(product.shop_id, plan.tag)
         if found is not None:
             return found
     else:
-        await ports.ledger.record_scope_requested(product.product_id, delivery.token, rule_key)
-    return await ports.luigisbox.create_scope(product.shop_id, request)
+        await ports.ledger.record_scope_requested(product.product_id, delivery.token, plan.rule_key)
+    return await ports.luigisbox.create_scope(product.shop_id, plan.request)
 
 
 def _reject(

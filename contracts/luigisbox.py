@@ -1,7 +1,8 @@
 """Luigi's Box: recommender pin scopes, create one
 (``POST /v1/recommender/pin/{TRACKER_ID}/scope``), read, replace or delete one
-(``GET``/``PUT``/``DELETE …/scope/{id}``) and list them filtered by tag
-(``POST /v1/recommender/pin/{TRACKER_ID}/scopes?tag=…``); and the
+(``GET``/``PUT``/``DELETE …/scope/{id}``), list them filtered by tag
+(``POST /v1/recommender/pin/{TRACKER_ID}/scopes?tag=…``) and create many at once
+(``POST …/scopes/_bulk``, NDJSON); and the
 catalogue's content ("Content Update" ``POST /v1/content``, "Partial Content Update" ``PATCH``,
 "Content Removal" ``DELETE``, all three on one path; the tracker comes from the signature).
 
@@ -29,6 +30,16 @@ def scope_path(tracker_id: str, scope_id: str | None = None) -> str:
 def scopes_path(tracker_id: str) -> str:
     """The listing ("Get Customizations"); filters and pagination go in the query string."""
     return f"/v1/recommender/pin/{segment(tracker_id)}/scopes"
+
+
+def bulk_scopes_path(tracker_id: str) -> str:
+    """ "Bulk Create Customizations": signed without its ``conflict_strategy`` query."""
+    return f"{scopes_path(tracker_id)}/_bulk"
+
+
+NDJSON = "application/x-ndjson"
+BULK_MAX_SCOPES = 5000  # "Up to 5000 pin scopes can be sent in a single request"
+ConflictStrategy = Literal["raise", "ignore", "override"]
 
 
 CONTENT_PATH = "/v1/content"

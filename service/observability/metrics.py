@@ -34,7 +34,8 @@ class Metrics:
         self.deferrals = Counter(
             "merch_deferrals",
             "Messages deferred without spending an attempt, by reason "
-            "(quota, throttled, design_busy, product_busy, lease_lost)",
+            "(quota, throttled, upload_throttled, design_busy, product_busy, lease_lost, "
+            "scopes_settling)",
             ["queue", "reason"],
             registry=r,
         )

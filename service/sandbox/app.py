@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, Changed, FourthwallSandbox
-from service.sandbox.luigisbox import CONTENT_PATH, LuigisBoxSandbox, scopes_path
+from service.sandbox.luigisbox import CONTENT_PATH, NDJSON, LuigisBoxSandbox, scopes_path
 from service.sandbox.media import STORAGE, MediaSandbox, artwork_png
 from service.sandbox.shapes import (
     CUSTOMIZATIONS,
@@ -304,6 +304,23 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
         answer = sandbox.luigisbox.list_scopes(tracker_id, query)
         return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
 
+    @post("/v1/recommender/pin/{tracker_id:str}/scopes/_bulk", status_code=200)
+    async def bulk_scopes(
+        request: Request[Any, Any, Any], tracker_id: FromPath[str]
+    ) -> Response[bytes]:
+        """ "Bulk Create Customizations": NDJSON, signed without the query string."""
+        endpoint = "/v1/recommender/pin/{tracker}/scopes/_bulk"
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        path = f"{scopes_path(tracker_id)}/_bulk"
+        denied = sandbox.luigisbox.check_auth(
+            tracker_id, headers, datetime.now(UTC), path, content_type_wanted=NDJSON
+        )
+        if denied is not None:
+            return _respond(sandbox.record("luigisbox", endpoint, tracker_id, denied))
+        strategy = request.query_params.get("conflict_strategy", "raise")
+        answer = sandbox.luigisbox.bulk_create(tracker_id, await request.body(), strategy)
+        return _respond(sandbox.record("luigisbox", endpoint, tracker_id, answer))
+
     @route(CONTENT_PATH, http_method=["POST", "PATCH", "DELETE"], status_code=200)
     async def content(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _content(sandbox, request))
@@ -314,6 +331,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             products,
             scope,
             scopes,
+            bulk_scopes,
             product_state,
             product,
             product_template,

@@ -17,6 +17,9 @@ from service.sandbox.config import SandboxConfig
 from service.sandbox.signing import api_auth, luigisbox_signature, same
 
 CONTENT_TYPE = "application/json; charset=utf-8"  # "Required" on every documented call
+NDJSON = "application/x-ndjson"  # "Bulk Create Customizations": one customization a line
+BULK_MAX = 5000  # "Up to 5000 pin scopes can be sent in a single request"
+CONFLICT_STRATEGIES = ("raise", "ignore", "override")
 CONTENT_PATH = "/v1/content"
 CONTENT_BATCH_LIMIT = 300  # "The batch limit for this endpoint is 300 objects per request"
 
@@ -65,9 +68,10 @@ class LuigisBoxSandbox:
         now: datetime,
         path: str | None = None,
         method: str = "POST",
+        content_type_wanted: str = CONTENT_TYPE,
     ) -> Answer | None:
         """The HMAC check over ``method`` and ``path`` (the scope path unless given; the
-        listing's path is signed without its query string)."""
+        listing's and the bulk create's paths are signed without their query string)."""
         if tracker_id not in self.keys:
             return _fail(404, "Tracker not found")
         content_type = headers.get("content-type", "")
@@ -86,9 +90,11 @@ class LuigisBoxSandbox:
         )
         if not same(expected, parsed[1]):
             return _fail(401, "Missing or invalid authentication")
-        if content_type != CONTENT_TYPE:
+        if content_type != content_type_wanted:
             return _fail(
-                400, "Invalid configuration provided", {"content_type": [f"Must be {CONTENT_TYPE}"]}
+                400,
+                "Invalid configuration provided",
+                {"content_type": [f"Must be {content_type_wanted}"]},
             )
         return None
 
@@ -105,6 +111,59 @@ class LuigisBoxSandbox:
         }
         self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
         return 201, scope, {}
+
+    def bulk_create(self, tracker_id: str, body: bytes, strategy: str) -> Answer:
+        """ "Bulk Create Customizations": NDJSON, each line a customization as "Create
+        Customization" takes it; 200 ``{}``; 413 past 5,000 lines; 422 for an invalid pin
+        definition, 400 for a line that is no customization (nothing is created then).
+        ``conflict_strategy`` raise (409), ignore (keep existing), override (replace
+        existing). The page does not say what conflicts; here, as the assumption in
+        docs/upstreams.md: a customization of the same model, target type and target."""
+        if strategy not in CONFLICT_STRATEGIES:
+            return _fail(
+                400,
+                "Invalid configuration provided",
+                {"conflict_strategy": ["Must be one of: raise, ignore, override"]},
+            )
+        lines = [line for line in body.split(b"\n") if line.strip()]
+        if len(lines) > BULK_MAX:
+            return _fail(413, "Too many customizations in one request")
+        definitions = []
+        for line in lines:
+            raw = self._definition(line)
+            if isinstance(raw, tuple):
+                return raw
+            definitions.append(raw)
+
+        def target(raw: dict[str, Any]) -> tuple[Any, ...]:
+            return (
+                raw["model"],
+                raw["target_type"],
+                raw.get("target_identity"),
+                msgspec.json.encode(raw.get("target_criteria")),
+            )
+
+        held = {target(s["request"]): s for s in self.scopes if s["tracker_id"] == tracker_id}
+        conflicts = [raw for raw in definitions if target(raw) in held]
+        if conflicts and strategy == "raise":
+            return _fail(409, "Conflict detected")
+        for raw in definitions:
+            existing = held.get(target(raw))
+            if existing is not None and strategy == "ignore":
+                continue
+            if existing is not None:  # override
+                existing.update(request=raw)
+                continue
+            scope = {
+                "id": str(uuid.uuid4()),
+                "model": raw["model"],
+                "target_type": raw["target_type"],
+                "target_identity": raw.get("target_identity"),
+                "created_at": now_iso(),
+            }
+            self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
+            held[target(raw)] = self.scopes[-1]
+        return 200, {}, {}
 
     def _find(self, tracker_id: str, scope_id: str) -> dict[str, Any] | None:
         return next(

@@ -12,8 +12,10 @@ from opentelemetry.trace import Tracer
 
 from consumers.ports import MissingCredentials, UpstreamError
 from contracts.luigisbox import (
+    BULK_MAX_SCOPES,
     CONTENT_PATH,
     CONTENT_TYPE,
+    NDJSON,
     ContentObject,
     ContentRef,
     ContentRemoval,
@@ -22,6 +24,7 @@ from contracts.luigisbox import (
     ScopeList,
     ScopeRequest,
     ScopeResponse,
+    bulk_scopes_path,
     decode_error_body,
     scope_path,
     scopes_path,
@@ -64,6 +67,9 @@ def error_from_response(response: httpx.Response, content: bool = False) -> Upst
     )
 
 
+LISTING_PAGE = 100  # scopes asked for per page of the listing
+
+
 class LuigisBoxClient:
     """Implements ``consumers.ports.LuigisBox``. Signs every request with a fresh Date."""
 
@@ -88,6 +94,41 @@ class LuigisBoxClient:
             account, path, _encoder.encode(request), "/v1/recommender/pin/{tracker}/scope"
         )
         return decode_success("luigisbox", response, ScopeResponse)
+
+    async def create_scopes(self, shop_id: str, requests: list[ScopeRequest]) -> None:
+        """ "Bulk Create Customizations": one customization a line (NDJSON), at most 5,000 a
+        call, ``conflict_strategy=ignore`` (what Luigi's Box holds already is kept: never
+        someone else's scope replaced); 200 with ``{}``, no ids. Signed without the query."""
+        account = self._account(shop_id)
+        path = bulk_scopes_path(account.tracker_id)
+        for start in range(0, len(requests), BULK_MAX_SCOPES):
+            body = b"\n".join(_encoder.encode(r) for r in requests[start : start + BULK_MAX_SCOPES])
+            await self._request(
+                account,
+                path,
+                body + b"\n",
+                "/v1/recommender/pin/{tracker}/scopes/_bulk",
+                {"conflict_strategy": "ignore"},
+                content_type=NDJSON,
+            )
+
+    async def scopes_tagged(self, shop_id: str, tag: str) -> list[ScopeResponse]:
+        """ "Get Customizations" filtered by ``tag``, every page (``limit``/``offset``)."""
+        account = self._account(shop_id)
+        path = scopes_path(account.tracker_id)
+        found: list[ScopeResponse] = []
+        offset = 0
+        while True:
+            query = {"tag": tag, "limit": str(LISTING_PAGE), "offset": str(offset)}
+            response = await self._request(
+                account, path, b"{}", "/v1/recommender/pin/{tracker}/scopes", query
+            )
+            page = decode_success("luigisbox", response, ScopeList)
+            found += [s for s in page.results if tag in (s.tags or [])]
+            offset += len(page.results)
+            total = page.pagination.total
+            if len(page.results) < LISTING_PAGE or (total is not None and offset >= total):
+                return found
 
     async def find_scope(self, shop_id: str, tag: str) -> ScopeResponse | None:
         """The listing filtered by ``tag`` ("Get Customizations"): the scope a create whose
@@ -190,15 +231,16 @@ class LuigisBoxClient:
         query: dict[str, str] | None = None,
         content: bool = False,
         method: str = "POST",
+        content_type: str = CONTENT_TYPE,
     ) -> httpx.Response:
         """A request (POST unless told) signed with a fresh Date; an error answer raises
         ``UpstreamError`` (see ``error_from_response``)."""
         date = self._date()
         sig = luigisbox_auth.signature(
-            account.private_key.reveal(), method, CONTENT_TYPE, date, path
+            account.private_key.reveal(), method, content_type, date, path
         )
         headers = {
-            "Content-Type": CONTENT_TYPE,
+            "Content-Type": content_type,
             "Date": date,
             "Authorization": luigisbox_auth.authorization(account.tracker_id, sig),
         }

@@ -159,12 +159,65 @@ async def test_the_sandboxs_webhook_is_the_documented_product_updated(
     assert sent["signature"] == base64.b64encode(digest).decode()
 
 
-def _signed(method: str, path: str, *, date: datetime | None = None) -> dict[str, str]:
+def _signed(
+    method: str,
+    path: str,
+    *,
+    date: datetime | None = None,
+    content_type: str = CONTENT_TYPE,
+) -> dict[str, str]:
     """The headers "API principles" asks for, computed here from the page."""
     when = format_datetime(date or datetime.now(UTC), usegmt=True)
-    message = f"{method}\n{CONTENT_TYPE}\n{when}\n{path}".encode()
+    message = f"{method}\n{content_type}\n{when}\n{path}".encode()
     sig = base64.b64encode(hmac.new(KEY.encode(), message, hashlib.sha256).digest()).decode()
-    return {"Content-Type": CONTENT_TYPE, "Date": when, "Authorization": f"ApiAuth {TRACKER}:{sig}"}
+    return {"Content-Type": content_type, "Date": when, "Authorization": f"ApiAuth {TRACKER}:{sig}"}
+
+
+async def _bulk(sandbox: SandboxHandle, lines: list[Any], strategy: str) -> httpx.Response:
+    example = documented("luigisbox_bulk_create")
+    path = example["path"].replace("{TRACKER_ID}", TRACKER)
+    body = b"\n".join(msgspec.json.encode(line) for line in lines) + b"\n"
+    async with httpx.AsyncClient(base_url=sandbox.url) as http:
+        return await http.post(
+            path,
+            params={"conflict_strategy": strategy},
+            content=body,
+            headers=_signed("POST", path, content_type="application/x-ndjson"),
+        )
+
+
+async def test_a_bulk_create_is_taken_as_its_page_documents(sandbox: SandboxHandle) -> None:
+    example = documented("luigisbox_bulk_create")
+    lines = example["request_lines"]
+    _same_shape(await _bulk(sandbox, lines, "ignore"), example)
+    listing = documented("luigisbox_get_scopes")
+    listed = await _luigisbox(sandbox, {**listing, "query": {"tag": ["bulk"]}})
+    assert listed.json()["pagination"]["total"] == 2
+    assert (await _bulk(sandbox, lines, "raise")).status_code == 409  # both are there
+    assert (await _bulk(sandbox, lines, "ignore")).status_code == 200  # kept as they are
+    listed = await _luigisbox(sandbox, {**listing, "query": {"tag": ["bulk"]}})
+    assert listed.json()["pagination"]["total"] == 2
+    bad = [{**lines[0], "target_identity": "/p/3/", "pin_definitions": [{"position": 1}]}]
+    assert (await _bulk(sandbox, bad, "ignore")).status_code == 422
+    too_many = [{**lines[0], "target_identity": f"/p/x{n}/"} for n in range(5001)]
+    assert (await _bulk(sandbox, too_many, "ignore")).status_code == 413
+
+
+async def test_the_client_bulk_creates_and_finds_every_page_by_tag(sandbox: SandboxHandle) -> None:
+    client = _luigisbox_client(sandbox.url)
+    requests = [
+        ScopeRequest(
+            model="basket",
+            target_type="item",
+            target_identity=f"/p/{n}/",
+            tags=["batch-7"],
+            pin_definitions=[PinDefinition(position=1, pin_type="item", pin_identity="/p/9/")],
+        )
+        for n in range(150)
+    ]
+    await client.create_scopes("shop-1", requests)
+    found = await client.scopes_tagged("shop-1", "batch-7")
+    assert sorted(s.target_identity or "" for s in found) == sorted(f"/p/{n}/" for n in range(150))
 
 
 async def _luigisbox(

@@ -136,6 +136,34 @@ class FakeLuigisBox:
             raise self.fail_after_creating
         return self._response(len(self.scopes) - 1)
 
+    bulk_calls: int = 0
+    unlisted: int = 0  # how many listings still leave bulk-made scopes out (a lagging index)
+    hidden_after_bulk: set[int] = field(default_factory=set)
+    conflicting: set[str] = field(default_factory=set)  # targets a bulk create keeps out
+
+    async def create_scopes(self, shop_id: str, requests: list[ScopeRequest]) -> None:
+        if self.fail:
+            raise self.fail
+        self.bulk_calls += 1
+        for request in requests:
+            if request.target_identity in self.conflicting:
+                continue  # conflict_strategy=ignore: what Luigi's Box holds is kept
+            self.scopes.append(request)
+            if self.unlisted:
+                self.hidden_after_bulk.add(len(self.scopes) - 1)
+        self.order.append("bulk")
+
+    async def scopes_tagged(self, shop_id: str, tag: str) -> list[ScopeResponse]:
+        self.lookups.append(tag)
+        hidden = self.hidden_after_bulk if self.unlisted else set()
+        if self.unlisted:
+            self.unlisted -= 1
+        return [
+            self._response(n)
+            for n, s in enumerate(self.scopes)
+            if tag in (s.tags or []) and n not in hidden
+        ]
+
     async def find_scope(self, shop_id: str, tag: str) -> ScopeResponse | None:
         self.lookups.append(tag)
         found = [n for n, s in enumerate(self.scopes) if tag in (s.tags or [])]

@@ -167,3 +167,9 @@ def test_the_luigisbox_answers_are_read_as_documented() -> None:
     error = luigisbox_error(httpx.Response(invalid["status"], json=invalid["response"]))
     assert (error.status, error.retryable) == (422, False)
     assert "Missing required field: position" in error.detail
+
+
+def test_each_line_of_the_documented_bulk_create_is_a_scope_the_client_can_send() -> None:
+    for line in documented("luigisbox_bulk_create")["request_lines"]:
+        request = msgspec.convert(line, ScopeRequest)
+        assert msgspec.json.decode(msgspec.json.encode(request)) == line

@@ -1,6 +1,8 @@
-"""Artwork a producer hosts: the service fetches it from an allowed host, uploads it to the
-shop's Fourthwall media library as documented (upload URL, PUT, save) and makes the product
-from it; the same artwork is uploaded once, also across a retry and another design."""
+"""What Fourthwall and Luigi's Box offer to save calls, end to end. Artwork a producer hosts:
+the service fetches it from an allowed host, uploads it to the shop's Fourthwall media library
+as documented (upload URL, PUT, save) and makes the product from it; the same artwork is
+uploaded once, also across a retry and another design. A design pinned on many items: one bulk
+create and one listing."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import httpx
 import msgspec
 import pytest
 
-from contracts.events import DesignRegion, ProductFailedV1
+from contracts.events import DesignRegion, PinsCreatedV1, ProductFailedV1, Recommendations
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.settings import Settings
@@ -81,3 +83,28 @@ async def test_artwork_on_a_host_not_allowed_is_refused_without_fetching_it(
     assert records["artwork_fetches"] == []
     endpoints = {c["endpoint"] for c in records["calls"]}
     assert endpoints == {"/open-api/v1.0/product-templates/{productId}"}  # no upload, no heavy
+
+
+async def test_a_design_pinned_on_many_items_is_pinned_in_one_bulk_call(
+    settings: Settings, sandbox: SandboxHandle, amqp_url: str
+) -> None:
+    """Six items: "Bulk Create Customizations" once and one listing by the product's tag,
+    instead of six creates; pins.created names every scope by the id Luigi's Box gave it."""
+    design = sample_design("shop-1", 0, "many-pins")
+    items = [f"/p/many-{n}" for n in range(6)]
+    many = msgspec.structs.replace(
+        design, recommendations=Recommendations(pin_on_items=items, tags=["demo"])
+    )
+    async with watching(amqp_url) as watcher, running_service(settings):
+        await publish(amqp_url, event_message(design_event(many)))
+        (pins,) = [e.data for e in await watcher.wait_for("pins.created", 1)]
+    assert isinstance(pins, PinsCreatedV1)
+    records = await sandbox.records()
+    held = {s["id"]: s["request"]["target_identity"] for s in records["scopes"]}
+    assert {s.scope_id: s.target_identity for s in pins.scopes} == held
+    assert sorted(held.values()) == sorted(items)
+    scope_calls = [c["endpoint"] for c in records["calls"] if "/recommender/" in c["endpoint"]]
+    assert scope_calls == [
+        "/v1/recommender/pin/{tracker}/scopes/_bulk",
+        "/v1/recommender/pin/{tracker}/scopes",
+    ]
