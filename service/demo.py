@@ -37,10 +37,12 @@ from contracts.events import (
     EVENT_TYPES,
     EXCHANGE,
     DesignApprovedV1,
+    DesignRegion,
     PinsCreatedV1,
     ProductCreatedV1,
     ProductFailedV1,
     ProductWithdrawnV1,
+    Recommendations,
 )
 from service.bootstrap import wire
 from service.broker.codec import event_message
@@ -218,6 +220,7 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
             "DATABASE_URL": f"sqlite:///{workdir / 'ledger.sqlite3'}",
             "RETRY_DELAYS_S": "1,2,5",
             "LOG_FORMAT": "json",
+            "ARTWORK_HOSTS": f"127.0.0.1:{sandbox_port}",
         }
     )
     log_path = workdir / "service.log"
@@ -240,7 +243,7 @@ async def _demo(console: Console, url: str, shops: int, per_shop: int, timeout_s
                 service_task.result()
             await asyncio.sleep(0.05)
         sketch = await _presketch(sandbox_url, sandbox_config, run_id)
-        designs = _designs(shops, per_shop, run_id, sketch)
+        designs = _designs(shops, per_shop, run_id, sketch, f"{sandbox_url}/_sandbox/artwork")
         tracks: dict[str, Track] = {}
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(
@@ -356,11 +359,14 @@ async def _published_upstream(
     return False
 
 
-def _designs(shops: int, per_shop: int, run_id: str, sketch: str) -> list[DesignApprovedV1]:
+def _designs(
+    shops: int, per_shop: int, run_id: str, sketch: str, artwork: str
+) -> list[DesignApprovedV1]:
     """The sample designs; the first reuses a customization made beforehand. Every other one
     is published on creation; the others stay hidden, so their pins wait dormant until the
     product is published. The last shop has one, revised in a second round (within its 5
-    heavy calls a minute)."""
+    heavy calls a minute). The third names its artwork by URL (on the sandbox's artwork host:
+    uploaded to the shop's media library first) and is pinned on six items (one bulk call)."""
     designs = [
         sample_design(
             f"demo-shop-{s}", i, run_id, customization_id=sketch if (s, i) == (1, 0) else None
@@ -368,6 +374,18 @@ def _designs(shops: int, per_shop: int, run_id: str, sketch: str) -> list[Design
         for s in range(1, shops + 1)
         for i in range(per_shop if s < shops else 1)
     ]
+    if len(designs) > 2:
+        hosted = designs[2]
+        designs[2] = msgspec.structs.replace(
+            hosted,
+            regions=[
+                DesignRegion(region=r.region, image_url=f"{artwork}/{run_id}-{r.region}")
+                for r in hosted.regions
+            ],
+            recommendations=Recommendations(
+                pin_on_items=[f"/p/{run_id}-bestseller-{n}" for n in range(6)], tags=["demo"]
+            ),
+        )
     return [
         msgspec.structs.replace(
             d, product=msgspec.structs.replace(d.product, publish_on_create=n % 2 == 0)

@@ -249,6 +249,20 @@ async def _content(sandbox: Sandbox, request: Request[Any, Any, Any]) -> Answer:
 
 def create_sandbox_app(config: SandboxConfig) -> Litestar:
     sandbox = Sandbox(config)
+    return Litestar(
+        route_handlers=[
+            *_fourthwall_routes(sandbox),
+            *_luigisbox_routes(sandbox),
+            *_sandbox_routes(sandbox),
+        ],
+        openapi_config=None,
+        logging_config=None,
+        state=State({"sandbox": sandbox}),
+    )
+
+
+def _fourthwall_routes(sandbox: Sandbox) -> list[Any]:
+    """Fourthwall's Open API: the calls the service makes, as their pages document them."""
 
     @post(CUSTOMIZATIONS, status_code=201)
     async def customizations(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -277,6 +291,20 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     @get("/open-api/v1.0/product-templates/{template_id:str}", status_code=200)
     async def product_template(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _template(sandbox, request))
+
+    return [
+        customizations,
+        products,
+        product_state,
+        product,
+        product_template,
+        media_upload_url,
+        media_images,
+    ]
+
+
+def _luigisbox_routes(sandbox: Sandbox) -> list[Any]:
+    """Luigi's Box: the pin scopes (one, many, the listing) and the catalogue's content."""
 
     @route(
         "/v1/recommender/pin/{tracker_id:str}/scope/{scope_id:str}",
@@ -325,26 +353,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def content(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _content(sandbox, request))
 
-    return Litestar(
-        route_handlers=[
-            customizations,
-            products,
-            scope,
-            scopes,
-            bulk_scopes,
-            product_state,
-            product,
-            product_template,
-            one_scope,
-            content,
-            media_upload_url,
-            media_images,
-            *_sandbox_routes(sandbox),
-        ],
-        openapi_config=None,
-        logging_config=None,
-        state=State({"sandbox": sandbox}),
-    )
+    return [scope, scopes, bulk_scopes, one_scope, content]
 
 
 def _sandbox_routes(sandbox: Sandbox) -> list[Any]:
