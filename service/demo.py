@@ -473,6 +473,13 @@ async def _catalogue(sandbox_url: str, tracks: dict[str, Track]) -> None:
             track.catalogue = "removed"
 
 
+def _scopes_cell(scopes: list[str]) -> str:
+    """The scopes' short ids; past two, the first and how many (the table stays readable)."""
+    if len(scopes) > 2:
+        return f"{scopes[0]} +{len(scopes) - 1}"
+    return ", ".join(scopes) or "—"
+
+
 def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path: Path) -> None:
     table = Table(title="design → customization → product → indexed → pin scopes")
     columns = (
@@ -496,7 +503,7 @@ def _report(console: Console, tracks: dict[str, Track], elapsed: float, log_path
             t.customization_id or "—",
             t.product_id or t.failed or "—",
             t.catalogue or "—",
-            ", ".join(t.scopes) or "—",
+            _scopes_cell(t.scopes),
             t.withdrawn or "—",
             t.upstream or "—",
             took,
