@@ -102,6 +102,10 @@ class LuigisBoxSandbox:
         raw = self._definition(body)
         if isinstance(raw, tuple):
             return raw
+        return 201, self._made(tracker_id, raw), {}
+
+    def _made(self, tracker_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """A new customization held for the tracker; answers what a create answers."""
         scope = {
             "id": str(uuid.uuid4()),
             "model": raw["model"],
@@ -110,7 +114,7 @@ class LuigisBoxSandbox:
             "created_at": now_iso(),
         }
         self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
-        return 201, scope, {}
+        return scope
 
     def bulk_create(self, tracker_id: str, body: bytes, strategy: str) -> Answer:
         """ "Bulk Create Customizations": NDJSON, each line a customization as "Create
@@ -154,14 +158,7 @@ class LuigisBoxSandbox:
             if existing is not None:  # override
                 existing.update(request=raw)
                 continue
-            scope = {
-                "id": str(uuid.uuid4()),
-                "model": raw["model"],
-                "target_type": raw["target_type"],
-                "target_identity": raw.get("target_identity"),
-                "created_at": now_iso(),
-            }
-            self.scopes.append({**scope, "tracker_id": tracker_id, "request": raw})
+            self._made(tracker_id, raw)
             held[target(raw)] = self.scopes[-1]
         return 200, {}, {}
 

@@ -17,7 +17,8 @@ from contracts.events import DesignRegion, ProductFailedV1
 from service.sandbox.media import artwork_png
 from service.upstreams.artwork import host_allowed
 from tests.unit.fakes import FakeFourthwall, FakeLedger, FakeQuota, delivery, upstream_error
-from tests.unit.test_handlers import NOW, design
+from tests.unit.test_handlers import design
+from tests.unit.test_handlers import ports as handler_ports
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -97,13 +98,7 @@ def ports(
     ledger: FakeLedger | None = None,
     quota: FakeQuota | None = None,
 ) -> design_approved.Ports:
-    return design_approved.Ports(
-        fourthwall=fourthwall,
-        ledger=ledger or FakeLedger(),
-        quota=quota or FakeQuota(),
-        clock=lambda: NOW,
-        artwork=source,
-    )
+    return handler_ports(fourthwall, ledger, quota, artwork=source)
 
 
 def served() -> FakeSource:

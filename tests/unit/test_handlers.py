@@ -9,7 +9,13 @@ import msgspec
 from consumers import design_approved, product_created
 from consumers.outcomes import Defer, Done, Reject, Retry
 from consumers.pin_rules import PinRules, fence_tag
-from consumers.ports import DesignKey, DesignRecord, MissingCredentials, UpstreamError
+from consumers.ports import (
+    ArtworkSource,
+    DesignKey,
+    DesignRecord,
+    MissingCredentials,
+    UpstreamError,
+)
 from contracts.events import (
     DesignApprovedV1,
     DesignRegion,
@@ -48,13 +54,17 @@ def design(**overrides: object) -> DesignApprovedV1:
 
 
 def ports(
-    fourthwall: FakeFourthwall, ledger: FakeLedger | None = None, quota: FakeQuota | None = None
+    fourthwall: FakeFourthwall,
+    ledger: FakeLedger | None = None,
+    quota: FakeQuota | None = None,
+    artwork: ArtworkSource | None = None,
 ) -> design_approved.Ports:
     return design_approved.Ports(
         fourthwall=fourthwall,
         ledger=ledger or FakeLedger(),
         quota=quota or FakeQuota(),
         clock=lambda: NOW,
+        artwork=artwork,
     )
 
 
