@@ -4,6 +4,7 @@ aio-pika producer, SIGTERM, and a bad configuration."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -58,6 +59,12 @@ async def test_service_process_runs_the_pipeline_and_stops_cleanly(
         sandbox.terminate()
         sandbox.wait(10)
     assert code == 0
+    text = log.read_text()
+    every = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert every and all(line.get("logger") and line.get("timestamp") for line in every)
+    loggers = {str(line["logger"]) for line in every}
+    assert "uvicorn.error" in loggers  # a library's line, routed through the same formatter
+    assert any(name.startswith("merch_pipeline") for name in loggers)
     lines = log_lines(log)
     handled = [line for line in lines if line.get("event") == "message.handled"]
     assert {line["queue"] for line in handled} == {
