@@ -53,7 +53,7 @@ from service.quota.store import QuotaStore, Unlimited
 from service.settings import Settings, SettingsError
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
-from service.store.migrations import migrate
+from service.store.migrations import check_schema, migrate
 from service.store.parking import ParkingLot
 from service.upstreams.credentials import (
     fourthwall_auth,
@@ -122,9 +122,17 @@ class Resources:
 
 
 async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
+    """The ledger's database, migrated (MIGRATE_ON_START) or checked to be exactly the schema
+    this release knows (else ``SchemaMismatch``, the database closed)."""
     db = await open_database(settings.database_url, settings.ledger_timeout_s)
-    if settings.migrate_on_start:
-        await migrate(db)
+    try:
+        if settings.migrate_on_start:
+            await migrate(db)
+        else:
+            await check_schema(db)
+    except BaseException:
+        await db.close()
+        raise
     return db, Ledger(db, lease_s=settings.lease_s)
 
 
