@@ -25,6 +25,7 @@ from consumers.ports import Delivery
 from service.api.admin import admin_router
 from service.api.admin.audit import Audit
 from service.api.app import create_app
+from service.api.telemetry import HttpTelemetry
 from service.broker.consumer import AfterPublish, Consumer, Exhausted, RetryPolicy
 from service.broker.link import BrokerLink
 from service.broker.parking import Releaser, parker
@@ -45,7 +46,12 @@ from service.health import Readiness, readiness
 from service.ledger_watch import LedgerWatch
 from service.observability.metrics import Metrics
 from service.observability.scrape import render_metrics
-from service.observability.tracing import TracingConfigError, tracer_of, tracer_provider
+from service.observability.tracing import (
+    TracingConfigError,
+    install_propagator,
+    tracer_of,
+    tracer_provider,
+)
 from service.operations import Operations
 from service.publish import PRODUCER_EVENTS
 from service.quota.limits import limits_for
@@ -144,7 +150,17 @@ def tracing_from_environment() -> TracerProvider | None:
         raise SettingsError("OTEL_TRACES_EXPORTER", str(exc)) from None
 
 
+def propagation_from_environment() -> None:
+    """``OTEL_PROPAGATORS`` made the global propagator (what an HTTP request's headers are
+    read with)."""
+    try:
+        install_propagator(os.environ)
+    except TracingConfigError as exc:
+        raise SettingsError("OTEL_PROPAGATORS", str(exc)) from None
+
+
 async def open_resources(settings: Settings, tracing: TracerProvider | None = None) -> Resources:
+    propagation_from_environment()
     tracing = tracing if tracing is not None else tracing_from_environment()
     db, ledger = await open_ledger(settings)
     metrics = Metrics()
@@ -374,6 +390,7 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
         ),
         admin(settings, resources, operations),
         console(settings, resources, operations),
+        middleware=[HttpTelemetry(resources.metrics, resources.tracer)],
     )
     return Wiring(settings, resources, link, switches, operations, app, releaser)
 
