@@ -163,9 +163,7 @@ async def test_without_migrate_on_start_a_ledger_of_another_schema_is_refused(
 async def test_without_migrate_on_start_the_known_schema_is_accepted(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.sqlite3"
     await _ledger_at(ledger, LATEST)
-    settings = load_settings(
-        {"DATABASE_URL": f"sqlite:///{ledger}", "MIGRATE_ON_START": "false"}
-    )
+    settings = load_settings({"DATABASE_URL": f"sqlite:///{ledger}", "MIGRATE_ON_START": "false"})
     db, _ = await open_ledger(settings)
     await db.close()
 
