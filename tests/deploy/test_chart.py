@@ -327,6 +327,9 @@ def test_the_dashboard_is_a_grafana_model_whose_queries_name_exported_metrics(
         "merch_ledger_designs",
         "merch_ledger_up",
         "merch_broker_connected",
+        "merch_http_requests_total",
+        "merch_http_request_seconds_bucket",
+        "merch_pipeline_build_info",
     ):
         assert needed in used, needed
 
