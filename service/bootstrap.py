@@ -25,6 +25,7 @@ from consumers.ports import Delivery
 from service.api.admin import admin_router
 from service.api.admin.audit import Audit
 from service.api.app import create_app
+from service.api.telemetry import HttpTelemetry
 from service.broker.consumer import AfterPublish, Consumer, Exhausted, RetryPolicy
 from service.broker.link import BrokerLink
 from service.broker.parking import Releaser, parker
@@ -45,7 +46,12 @@ from service.health import Readiness, readiness
 from service.ledger_watch import LedgerWatch
 from service.observability.metrics import Metrics
 from service.observability.scrape import render_metrics
-from service.observability.tracing import TracingConfigError, tracer_of, tracer_provider
+from service.observability.tracing import (
+    TracingConfigError,
+    install_propagator,
+    tracer_of,
+    tracer_provider,
+)
 from service.operations import Operations
 from service.publish import PRODUCER_EVENTS
 from service.quota.limits import limits_for
@@ -53,7 +59,7 @@ from service.quota.store import QuotaStore, Unlimited
 from service.settings import Settings, SettingsError
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
-from service.store.migrations import migrate
+from service.store.migrations import check_schema, migrate
 from service.store.parking import ParkingLot
 from service.upstreams.artwork import ArtworkFetcher
 from service.upstreams.credentials import (
@@ -126,9 +132,17 @@ class Resources:
 
 
 async def open_ledger(settings: Settings) -> tuple[Database, Ledger]:
+    """The ledger's database, migrated (MIGRATE_ON_START) or checked to be exactly the schema
+    this release knows (else ``SchemaMismatch``, the database closed)."""
     db = await open_database(settings.database_url, settings.ledger_timeout_s)
-    if settings.migrate_on_start:
-        await migrate(db)
+    try:
+        if settings.migrate_on_start:
+            await migrate(db)
+        else:
+            await check_schema(db)
+    except BaseException:
+        await db.close()
+        raise
     return db, Ledger(db, lease_s=settings.lease_s)
 
 
@@ -140,7 +154,17 @@ def tracing_from_environment() -> TracerProvider | None:
         raise SettingsError("OTEL_TRACES_EXPORTER", str(exc)) from None
 
 
+def propagation_from_environment() -> None:
+    """``OTEL_PROPAGATORS`` made the global propagator (what an HTTP request's headers are
+    read with)."""
+    try:
+        install_propagator(os.environ)
+    except TracingConfigError as exc:
+        raise SettingsError("OTEL_PROPAGATORS", str(exc)) from None
+
+
 async def open_resources(settings: Settings, tracing: TracerProvider | None = None) -> Resources:
+    propagation_from_environment()
     tracing = tracing if tracing is not None else tracing_from_environment()
     db, ledger = await open_ledger(settings)
     metrics = Metrics()
@@ -380,6 +404,7 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
         ),
         admin(settings, resources, operations),
         console(settings, resources, operations),
+        middleware=[HttpTelemetry(resources.metrics, resources.tracer)],
     )
     return Wiring(settings, resources, link, switches, operations, app, releaser)
 

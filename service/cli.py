@@ -9,7 +9,14 @@ import sys
 
 import structlog
 
+from service.build import describe
 from service.settings import CONSUMERS, SettingsError, load_settings, retired_settings
+from service.store.migrations import SchemaMismatch
+
+# Exit codes an orchestrator can tell apart (argparse keeps 2 for a bad command line).
+EXIT_CONFIG = 78  # sysexits' EX_CONFIG: a setting is missing or bad
+EXIT_TOPOLOGY = 3  # the broker's queues were declared with other arguments
+EXIT_SCHEMA = 4  # MIGRATE_ON_START=false and the ledger's schema is not this release's
 
 
 def _consumer_list(value: str) -> tuple[str, ...]:
@@ -24,6 +31,7 @@ def _consumer_list(value: str) -> tuple[str, ...]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="merch-pipeline", description=__doc__)
+    parser.add_argument("--version", action="version", version=describe())
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the consumers and the HTTP API")
     run.add_argument(
@@ -59,9 +67,28 @@ def _install_stop(stop: asyncio.Event) -> None:
 
 
 def _settings_invalid(exc: SettingsError) -> int:
+    """One line naming the key (JSON, or console on a terminal), and EX_CONFIG."""
+    _configure_default_logging()
     structlog.get_logger("merch_pipeline").error("settings.invalid", key=exc.key, error=str(exc))
-    print(f"merch-pipeline: {exc}", file=sys.stderr)
-    return 2
+    return EXIT_CONFIG
+
+
+def _schema_mismatch(exc: SchemaMismatch) -> int:
+    _configure_default_logging()
+    structlog.get_logger("merch_pipeline").error(
+        "ledger.schema_mismatch", found=exc.found, known=exc.known, error=str(exc)
+    )
+    return EXIT_SCHEMA
+
+
+def _configure_default_logging() -> None:
+    """Logging as ``LOG_FORMAT``/``LOG_LEVEL`` say when they can be read, else the defaults."""
+    import os
+
+    from service.logging import configure_logging
+
+    fmt = os.environ.get("LOG_FORMAT", "auto")
+    configure_logging(fmt if fmt in ("json", "console") else "auto")
 
 
 async def _run(consumers: tuple[str, ...]) -> int:
@@ -71,7 +98,6 @@ async def _run(consumers: tuple[str, ...]) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        configure_logging()
         return _settings_invalid(exc)
     configure_logging(settings.log_format, settings.log_level)
     for key, replaced_by in retired_settings().items():
@@ -84,6 +110,8 @@ async def _run(consumers: tuple[str, ...]) -> int:
         await run_service(settings, consumers, stop)
     except SettingsError as exc:  # found while wiring (FAILPOINTS in a build without them)
         return _settings_invalid(exc)
+    except SchemaMismatch as exc:
+        return _schema_mismatch(exc)
     except TopologyMismatch as exc:
         structlog.get_logger("merch_pipeline").error(
             "broker.topology_mismatch",
@@ -92,7 +120,7 @@ async def _run(consumers: tuple[str, ...]) -> int:
             "(after moving its messages) or use a fresh vhost; see docs/deployment.md",
         )
         print(f"merch-pipeline: the broker's queues do not match: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_TOPOLOGY
     return 0
 
 
@@ -113,8 +141,7 @@ async def _migrate() -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"merch-pipeline: {exc}", file=sys.stderr)
-        return 2
+        return _settings_invalid(exc)
     db = await open_database(settings.database_url)
     try:
         applied = await migrate(db)
@@ -136,8 +163,7 @@ async def _publish(kind: str, file: str) -> int:
         settings = load_settings()
         print(await publish_file(settings.amqp_url.reveal(), Path(file), kind))
     except SettingsError as exc:
-        print(f"merch-pipeline: {exc}", file=sys.stderr)
-        return 2
+        return _settings_invalid(exc)
     except ContractError as exc:
         print(
             f"merch-pipeline: the event is not valid ({exc.reason}): {exc.detail}", file=sys.stderr
@@ -170,7 +196,10 @@ async def _backfill_content() -> int:
         settings = load_settings()
     except SettingsError as exc:
         return _settings_invalid(exc)
-    db, ledger = await open_ledger(settings)
+    try:
+        db, ledger = await open_ledger(settings)
+    except SchemaMismatch as exc:
+        return _schema_mismatch(exc)
     http = new_http_client(settings.luigisbox_api_url, settings.http_timeout_s)
     identities, urls = identity_templates(settings), product_url_templates(settings)
     try:

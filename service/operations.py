@@ -70,16 +70,21 @@ class Operations:
         """Publish a producer's event (design.approved, design.withdrawn, a Fourthwall change:
         checked against its contract already) to merch.events with its type's routing key (its
         correlation id is its own id when it has none), under a PRODUCER span in the event's
-        trace. An event without a ``traceparent`` gets the span's; the HTTP caller's trace
-        context (a webhook's ``traceparent`` header), when it is another trace, is a link."""
+        trace. An event without a ``traceparent`` gets the span's, a child of the HTTP
+        request's SERVER span; an event with one links that request (or, untraced, the
+        caller's ``traceparent`` header)."""
         if event.correlationid is None:
             event = msgspec.structs.replace(event, correlationid=event.id)
         routing_key = EVENT_TYPES[event.type].routing_key
-        caller = context_of(caller_traceparent)
-        parent = context_of(event.traceparent) or caller
+        request = trace.get_current_span().get_span_context()
+        caller = None if request.is_valid else context_of(caller_traceparent)
+        parent = context_of(event.traceparent) or caller  # None: the request's span
         links = []
-        if caller is not None and parent is not caller:
-            links = [Link(trace.get_current_span(caller).get_span_context())]
+        if parent is not None and parent is not caller:
+            cause = request if request.is_valid else None
+            if cause is None and caller is not None:
+                cause = trace.get_current_span(caller).get_span_context()
+            links = [Link(cause)] if cause is not None else []
         with self._tracer.start_as_current_span(
             f"{routing_key} publish",
             context=parent,
@@ -95,12 +100,15 @@ class Operations:
         """Put a design.approved event straight on our queue as an operator's retry, a first
         attempt (other subscribers of merch.events had it already). The retry is a PRODUCER
         span in the design's trace (its ``traceparent``); the copy carries the span's context
-        in its AMQP header only, its body is the event as it was."""
+        in its AMQP header only, its body is the event as it was. The operator's HTTP request
+        (its SERVER span), when traced, is a link."""
         queue = DESIGN_APPROVED_QUEUE.queue
+        request = trace.get_current_span().get_span_context()
         with self._tracer.start_as_current_span(
             f"{queue} retry",
             context=context_of(event.traceparent),
             kind=SpanKind.PRODUCER,
+            links=[Link(request)] if request.is_valid else [],
             attributes={**send_attributes(queue, event.id), "merch.operator": operator},
         ) as span:
             message = event_message(event)

@@ -41,6 +41,7 @@ def create_app(
     metrics: Callable[[], Awaitable[bytes]] | None = None,
     admin: Router | None = None,
     console: Router | None = None,
+    middleware: Sequence[Any] = (),
 ) -> Litestar:
     asyncapi = asyncapi_document()
 
@@ -105,6 +106,7 @@ def create_app(
             ),
         ),
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=list(middleware),
         logging_config=None,
     )
 

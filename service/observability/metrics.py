@@ -1,20 +1,63 @@
-"""The service's Prometheus metrics, on a registry of their own (built once, passed in)."""
+"""The service's Prometheus metrics, on a registry of their own (built once, passed in), with
+the process's and the runtime's collectors (``process_*``, ``python_*``) and the build."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from service import build
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TOP_WAITING_SHOPS = 10  # the shops labelled on the waiting gauges: never every shop
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, version: str | None = None, revision: str | None = None) -> None:
         self.registry = CollectorRegistry()
+        # The default registry's collectors read the process and the interpreter at scrape
+        # time; sharing them is safe (they hold no series of their own).
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
+        Gauge(
+            "merch_pipeline_build_info",
+            "The running build: always 1, labelled with the package version and the source "
+            "revision the image was built from",
+            ["version", "revision"],
+            registry=self.registry,
+        ).labels(version or build.version(), revision or build.revision()).set(1)
+        self._http(self.registry)
         self._messages(self.registry)
         self._upstreams(self.registry)
         self._state(self.registry)
         self._paused_reported: dict[tuple[str, str], float] = {}
+
+    def _http(self, r: CollectorRegistry) -> None:
+        self.http_requests = Counter(
+            "merch_http_requests",
+            "HTTP requests answered, by method, route template and status code",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "merch_http_request_seconds",
+            "Time to answer an HTTP request, by method and route template",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_seconds.labels(method, route).observe(seconds)
 
     def _messages(self, r: CollectorRegistry) -> None:
         self.messages = Counter(

@@ -9,17 +9,24 @@ nothing connects anywhere. The SDK reads the rest itself: ``OTEL_SERVICE_NAME`` 
 ``OTEL_BSP_*`` batch settings and the exporter's endpoint, headers and timeout. OTLP goes over
 HTTP (``http/protobuf``, port 4318).
 
-The W3C ``traceparent`` travels in each CloudEvent and in the AMQP headers; ``context_of`` and
-``traceparent_of`` turn one into a span's parent and a span into one.
+The W3C ``traceparent`` travels in each CloudEvent and in the AMQP headers (the CloudEvents
+distributed-tracing extension is W3C trace context whatever else is configured); ``context_of``
+and ``traceparent_of`` turn one into a span's parent and a span into one. An HTTP request's
+headers are read by OpenTelemetry's global propagator, which ``install_propagator`` sets from
+``OTEL_PROPAGATORS`` (default ``tracecontext,baggage``; any propagator installed as an
+``opentelemetry_propagator`` entry point, ``none`` for none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -74,6 +81,41 @@ def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()  # endpoint, headers, timeout: from the OTEL_* variables
+
+
+def propagator_of(environ: Mapping[str, str]) -> TextMapPropagator:
+    """The propagators ``OTEL_PROPAGATORS`` names, composed (TracingConfigError for a name
+    that is not installed)."""
+    names = [n.strip() for n in environ.get("OTEL_PROPAGATORS", "tracecontext,baggage").split(",")]
+    names = [n for n in names if n]
+    if "none" in names:
+        return CompositePropagator([])
+    found: list[TextMapPropagator] = []
+    for name in dict.fromkeys(names):
+        points = list(entry_points(group="opentelemetry_propagator", name=name))
+        if not points:
+            raise TracingConfigError(
+                f"OTEL_PROPAGATORS names {name!r}, which is not installed "
+                "(this build has tracecontext and baggage)"
+            )
+        found.append(points[0].load()())
+    return CompositePropagator(found)
+
+
+def install_propagator(environ: Mapping[str, str]) -> None:
+    """Make ``OTEL_PROPAGATORS``'s propagators the global one. Checked before
+    ``opentelemetry.propagate`` is imported: that import fails on a name it cannot load."""
+    chosen = propagator_of(environ)
+    from opentelemetry import propagate
+
+    propagate.set_global_textmap(chosen)
+
+
+def extract_context(headers: Mapping[str, str]) -> Context:
+    """The caller's context from request headers, through the global propagator."""
+    from opentelemetry import propagate
+
+    return propagate.extract(headers)
 
 
 def tracer_of(provider: TracerProvider | None) -> Tracer:

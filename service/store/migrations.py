@@ -292,6 +292,36 @@ MIGRATIONS = [
 ]
 
 
+LATEST = MIGRATIONS[-1][0]  # the schema version this release writes and reads
+
+
+class SchemaMismatch(Exception):
+    """The ledger's schema is not the one this release knows (MIGRATE_ON_START=false)."""
+
+    def __init__(self, found: int, known: int) -> None:
+        if found < known:
+            why = (
+                f"the ledger's schema is version {found}, older than this release's {known}: "
+                "run `merch-pipeline migrate` (or start with MIGRATE_ON_START=true)"
+            )
+        else:
+            why = (
+                f"the ledger's schema is version {found}, newer than this release knows "
+                f"({known}): a newer release migrated it; run that release or a newer one"
+            )
+        super().__init__(why)
+        self.found = found
+        self.known = known
+
+
+async def check_schema(db: Database, known: int = LATEST) -> int:
+    """The ledger's schema version, when it is exactly ``known``; else ``SchemaMismatch``."""
+    found = await current_version(db)
+    if found != known:
+        raise SchemaMismatch(found, known)
+    return found
+
+
 async def current_version(db: Database) -> int:
     # Under the migration lock: PostgreSQL can fail two concurrent CREATE TABLE IF NOT EXISTS.
     await db.script(

@@ -4,6 +4,7 @@ the Kubernetes 1.29 and 1.32 schemas, and checked for the settings a platform te
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -35,6 +36,8 @@ CORE_KINDS = {
     "PodDisruptionBudget",
     "HorizontalPodAutoscaler",
     "NetworkPolicy",
+    "Ingress",
+    "ServiceAccount",
 }
 SECRETS = [
     "secret-db-password",
@@ -220,7 +223,12 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         "MerchPipelineLedgerDown",
         "MerchPipelineParkedNotReleased",
         "MerchPipelineBrokerLost",
+        "MerchPipelineHttpErrors",
     }
+    sections = _runbook_sections()
+    for name, rule_ in alerts.items():  # each points at its section of docs/runbook.md
+        url, _, anchor = rule_["annotations"]["runbook_url"].partition("#")
+        assert url == "docs/runbook.md" and anchor == name.lower() in sections, name
     exported = _exported_series()
     (service,) = [d for d in docs if d["kind"] == "Service"]
     for name, rule_ in alerts.items():
@@ -230,6 +238,28 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         used = set(re.findall(r"\b(merch_\w+)\{", rule_["expr"]))
         assert used and used <= exported, (name, used - exported)
         assert f'job="{service["metadata"]["name"]}"' in rule_["expr"], name
+
+
+def _runbook_sections() -> set[str]:
+    """The anchors GitHub gives docs/runbook.md's headings."""
+    text = (ROOT / "docs" / "runbook.md").read_text()
+    headings = re.findall(r"^#{2,3} (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+
+def test_a_runbook_url_names_the_configured_runbook(helm: str) -> None:
+    result = render(
+        helm,
+        COMBINATIONS["everything"],
+        "--set",
+        "prometheusRule.runbookUrl=https://git.example.com/shop/merch/blob/main/docs/runbook.md",
+    )
+    assert result.returncode == 0, result.stderr
+    (rule,) = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "PrometheusRule"]
+    urls = [r["annotations"]["runbook_url"] for r in rule["spec"]["groups"][0]["rules"]]
+    assert urls and all(
+        u.startswith("https://git.example.com/shop/merch/blob/main/docs/runbook.md#") for u in urls
+    )
 
 
 GRAFANA_SCHEMA_VERSION = 39  # Grafana 11's classic dashboard model
@@ -297,6 +327,9 @@ def test_the_dashboard_is_a_grafana_model_whose_queries_name_exported_metrics(
         "merch_ledger_designs",
         "merch_ledger_up",
         "merch_broker_connected",
+        "merch_http_requests_total",
+        "merch_http_request_seconds_bucket",
+        "merch_pipeline_build_info",
     ):
         assert needed in used, needed
 
@@ -354,6 +387,15 @@ def test_existing_secret_is_used_and_not_created(helm: str) -> None:
         (["--set", "prometheusRule.enabled=true"], "needs serviceMonitor.enabled"),
         (["--set", "bogus=1"], "Additional property bogus is not allowed"),
         (["--set", "config.prefetch=lots"], "config.prefetch: Invalid type"),
+        (
+            ["--set", "extraEnvVars[0].name=FAILPOINTS", "--set", "extraEnvVars[0].value=x"],
+            "extraEnvVars may not set FAILPOINTS",
+        ),
+        (["--set", "ingress.hosts[0].paths[0].path=admin"], "ingress.hosts.0.paths.0.path"),
+        (
+            ["--set", "topologySpreadConstraints[0].maxSkew=1"],
+            "topologySpreadConstraints.0",
+        ),
         (["--set", "service.port=70000"], "service.port"),
         (["--set", "secrets.databaseUrl=mysql://x"], "secrets.databaseUrl"),
         # parked designs live in the ledger: a SQLite file on an emptyDir would lose them
@@ -425,6 +467,14 @@ def test_tracing_is_off_until_an_endpoint_is_set_and_then_may_reach_the_collecto
     config, ports = rendered("--set", "tracing.endpoint=http://otel-collector:4318")
     assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
     assert config["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    assert "OTEL_PROPAGATORS" not in config  # the SDK's default: tracecontext,baggage
+    config, _ = rendered(
+        "--set",
+        "tracing.endpoint=http://otel-collector:4318",
+        "--set",
+        "tracing.propagators=baggage",
+    )
+    assert config["OTEL_PROPAGATORS"] == "baggage"
     assert 4318 in ports
     refused = render(helm, [], "--set", "tracing.endpoint=otel-collector:4318")
     assert refused.returncode != 0 and "tracing.endpoint" in refused.stderr
@@ -444,3 +494,111 @@ def test_artwork_hosts_reach_the_service_and_are_checked_at_render_time(helm: st
     assert (on["ARTWORK_HOSTS"], on["ARTWORK_MAX_BYTES"]) == (hosts, "52428800")
     refused = render(helm, [], "--set-string", "config.artwork.hosts=https://cdn.example.com/")
     assert refused.returncode != 0 and "artwork" in refused.stderr
+
+
+def test_the_ingress_routes_the_admin_api_and_the_webhooks_only(helm: str) -> None:
+    assert not [d for d in manifests(helm, []) if d["kind"] == "Ingress"]  # off by default
+    docs = manifests(helm, COMBINATIONS["everything"])
+    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    assert spec["tls"] == [{"secretName": "merch-tls", "hosts": ["merch.shop.example"]}]
+    assert ingress["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/proxy-body-size": "1m"
+    }
+    (rule,) = spec["rules"]
+    assert rule["host"] == "merch.shop.example"
+    paths = rule["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [
+        ("/admin", "Prefix"),
+        ("/webhooks", "Prefix"),
+    ]
+    for path in paths:
+        assert path["backend"]["service"] == {
+            "name": service["metadata"]["name"],
+            "port": {"name": "http"},
+        }
+
+
+def test_pods_run_as_the_charts_service_account_without_its_token(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["everything"])
+    accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+    assert set(accounts) == {"merch-merch-pipeline", "merch-merch-pipeline-migrate"}
+    for account in accounts.values():
+        assert account["automountServiceAccountToken"] is False
+        assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
+            "role/merch"
+        )
+    # the migration hook runs before the release's own account exists: it has its own copy
+    hook = accounts["merch-merch-pipeline-migrate"]["metadata"]["annotations"]
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    job_weight = job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    assert int(hook["helm.sh/hook-weight"]) < int(job_weight)
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "merch-merch-pipeline-migrate"
+    for deployment in deployments(docs):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "merch-merch-pipeline"
+        assert pod["automountServiceAccountToken"] is False
+    existing = render(
+        helm, [], "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=shop-sa"
+    )
+    assert existing.returncode == 0, existing.stderr
+    docs = [d for d in yaml.safe_load_all(existing.stdout) if d]
+    assert not [d for d in docs if d["kind"] == "ServiceAccount"]
+    (deployment,) = deployments(docs)
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "shop-sa"
+
+
+def test_extra_env_reaches_every_container(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["everything"])
+    extra = [
+        {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "deployment.environment=prod"},
+        {
+            "name": "OTEL_EXPORTER_OTLP_HEADERS",
+            "valueFrom": {"secretKeyRef": {"name": "otel-collector", "key": "headers"}},
+        },
+    ]
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")]
+    assert len(pods) == 3
+    for pod in pods:
+        (container,) = pod["containers"]
+        assert container["env"][-2:] == extra  # after the chart's own
+        assert container["envFrom"][-1] == {"secretRef": {"name": "merch-extra-env"}}
+    (deployment,) = deployments(manifests(helm, []))
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "env" not in container and len(container["envFrom"]) == 2  # nothing by default
+
+
+def test_topology_spread_constraints_select_each_roles_pods(helm: str) -> None:
+    docs = manifests(helm, COMBINATIONS["everything"])
+    for deployment in deployments(docs):
+        pod = deployment["spec"]["template"]["spec"]
+        zone, host = pod["topologySpreadConstraints"]
+        assert zone["topologyKey"] == "topology.kubernetes.io/zone"
+        assert zone["labelSelector"] == {
+            "matchLabels": deployment["spec"]["selector"]["matchLabels"]
+        }  # the role's own pods
+        assert host["labelSelector"] == {"matchLabels": {"team": "shop"}}  # given: kept as is
+    (deployment,) = deployments(manifests(helm, []))
+    assert "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
+
+
+def test_the_chart_and_the_image_carry_the_package_version(helm: str) -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version
+    (deployment,) = deployments(manifests(helm, []))
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"merch-pipeline:{version}"
+    printed = subprocess.run(
+        [str(ROOT / "scripts" / "build-image.sh")],
+        env={**os.environ, "MERCH_PIPELINE_BUILD_DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert f"VERSION={version}" in printed and any(a.startswith("REVISION=") for a in printed)

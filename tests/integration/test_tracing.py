@@ -19,6 +19,7 @@ from consumers.ports import DesignKey
 from contracts.fourthwall import CUSTOMIZATIONS_PATH, PRODUCTS_PATH
 from service.broker.codec import event_message
 from service.design_refs import design_ref
+from service.observability.tracing import install_propagator
 from service.samples import design_event, sample_design
 from service.settings import Settings, load_settings
 from service.testing.broker import publish, watching
@@ -149,13 +150,23 @@ async def test_a_webhook_delivery_and_an_operators_retry_continue_the_designs_tr
         (pins,) = await watcher.wait_for("pins.created", 1)
     assert pins.event.traceparent and _trace_id(pins.event.traceparent) == trace_id
     finished = _all(exporter)
-    assert {s.context.trace_id for s in finished} == {trace_id}
-    # the webhook's publish is in the design's trace, linked to the caller's
+    servers = {s.name: s for s in finished if s.kind == SpanKind.SERVER}
+    assert {s.context.trace_id for s in finished if s.kind != SpanKind.SERVER} == {trace_id}
+    # the webhook's request is a SERVER span continuing the caller's trace; the publish is in
+    # the design's trace, linked to that request
+    request = servers["POST /webhooks/design-approved"]
+    assert request.context.trace_id == int("ab" * 16, 16)
+    assert request.parent is not None and request.parent.span_id == int("cd" * 8, 16)
+    assert request.attributes["http.response.status_code"] == 202  # type: ignore[index]
     (webhook,) = [s for s in finished if s.name == "design.approved publish"]
-    assert [link.context.trace_id for link in webhook.links] == [int("ab" * 16, 16)]
-    # the operator's retry is a span of the design's trace, the parent of the next delivery
+    assert [link.context.span_id for link in webhook.links] == [request.context.span_id]
+    # the operator's retry is a span of the design's trace, the parent of the next delivery,
+    # linked to the operator's request
     (retry,) = [s for s in finished if s.name == "merch-pipeline.design-approved retry"]
     assert retry.attributes["merch.operator"] == "ops-eve"  # type: ignore[index]
+    (operator,) = [s for name, s in servers.items() if name.endswith("/retry")]
+    assert operator.name == "POST /admin/designs/{design_ref}/retry"
+    assert [link.context.span_id for link in retry.links] == [operator.context.span_id]
     after = [s for s in finished if s.parent and s.parent.span_id == retry.context.span_id]
     assert [s.attributes["merch.outcome"] for s in after] == ["done"]  # type: ignore[index]
     values = [str(v) for s in finished for v in _attribute_values(s)]
@@ -181,3 +192,73 @@ async def test_a_producer_that_sets_only_the_cloudevents_traceparent_is_continue
     )
     assert first.context.trace_id == _trace_id(event.traceparent)
     assert first.parent is not None and first.parent.span_id == int(event.traceparent[36:52], 16)
+
+
+async def test_an_admin_publish_hangs_under_its_server_span_down_to_the_consumers(
+    service_env: dict[str, str],
+    amqp_url: str,
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = spans
+    settings = load_settings({**service_env, "ADMIN_TOKEN": TOKEN})
+    event = msgspec.structs.replace(
+        design_event(sample_design("shop-2", 0, "admin-traced")), traceparent=None
+    )
+    caller = "00-" + "12" * 16 + "-" + "34" * 8 + "-01"
+    async with (
+        watching(amqp_url) as watcher,
+        running_service(settings, tracing=provider),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as http,
+    ):
+        sent = await http.post(
+            "/admin/events/design-approved",
+            content=msgspec.json.encode(event),
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "X-Operator": "ops-ann",
+                "Content-Type": "application/json",
+                "traceparent": caller,
+            },
+        )
+        assert sent.status_code == 202, sent.text
+        await watcher.wait_for("pins.created", 1)
+    finished = _all(exporter)
+    (server,) = [s for s in finished if s.kind == SpanKind.SERVER]
+    assert server.name == "POST /admin/events/design-approved"
+    assert server.attributes["http.route"] == "/admin/events/design-approved"  # type: ignore[index]
+    assert server.context.trace_id == int("12" * 16, 16)  # the caller's trace, continued
+    (publish_span,) = [s for s in finished if s.name == "design.approved publish"]
+    assert publish_span.parent is not None
+    assert publish_span.parent.span_id == server.context.span_id  # the admin call's work
+    (delivery,) = [
+        s
+        for s in finished
+        if s.kind == SpanKind.CONSUMER
+        and s.attributes.get("messaging.destination.name") == "merch-pipeline.design-approved"  # type: ignore[union-attr]
+    ]
+    assert delivery.parent is not None and delivery.parent.span_id == publish_span.context.span_id
+    assert {s.context.trace_id for s in finished} == {server.context.trace_id}
+
+
+async def test_the_server_span_reads_the_caller_with_the_configured_propagators(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``OTEL_PROPAGATORS=baggage``: a W3C ``traceparent`` header is not read, the request
+    starts a trace of its own (with the default, the caller's trace is continued)."""
+    settings = load_settings({**service_env, "ADMIN_TOKEN": TOKEN})
+    caller = "00-" + "56" * 16 + "-" + "78" * 8 + "-01"
+    headers = {"Authorization": f"Bearer {TOKEN}", "traceparent": caller}
+    for propagators, continued in (("tracecontext,baggage", True), ("baggage", False)):
+        monkeypatch.setenv("OTEL_PROPAGATORS", propagators)
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()  # the service shuts it down on its way out
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        async with (
+            running_service(settings, tracing=provider),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as http,
+        ):
+            assert (await http.get("/admin/consumers", headers=headers)).status_code == 200
+        (server,) = [s for s in _all(exporter) if s.kind == SpanKind.SERVER]
+        assert (server.context.trace_id == int("56" * 16, 16)) is continued, propagators
+    monkeypatch.delenv("OTEL_PROPAGATORS")
+    install_propagator({})

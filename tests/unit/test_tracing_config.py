@@ -52,3 +52,24 @@ def test_on_with_an_exporter_or_an_endpoint(environ: dict[str, str]) -> None:
 def test_a_value_this_service_cannot_honour_is_named(environ: dict[str, str], named: str) -> None:
     with pytest.raises(TracingConfigError, match=named):
         tracer_provider(environ)
+
+
+def test_otel_propagators_chooses_the_propagators_and_refuses_an_unknown_one() -> None:
+    from service.observability.tracing import propagator_of
+
+    assert propagator_of({}).fields == {"traceparent", "tracestate", "baggage"}
+    assert propagator_of({"OTEL_PROPAGATORS": "baggage"}).fields == {"baggage"}
+    assert propagator_of({"OTEL_PROPAGATORS": "none"}).fields == set()
+    with pytest.raises(TracingConfigError, match="'b3multi'"):
+        propagator_of({"OTEL_PROPAGATORS": "tracecontext,b3multi"})
+
+
+def test_a_bad_otel_propagators_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.bootstrap import propagation_from_environment
+    from service.settings import SettingsError
+
+    monkeypatch.setenv("OTEL_PROPAGATORS", "xray")
+    with pytest.raises(SettingsError, match="OTEL_PROPAGATORS"):
+        propagation_from_environment()

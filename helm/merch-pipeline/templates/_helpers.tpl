@@ -29,6 +29,24 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "merch-pipeline.fullname" .) .Values.secrets.existingSecret -}}
 {{- end -}}
 
+{{- define "merch-pipeline.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "merch-pipeline.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* extraEnvVars and extraEnvVarsSecret: after the chart's own (env, envFrom). */}}
+{{- define "merch-pipeline.extraEnv" -}}
+{{- range .Values.extraEnvVars }}
+{{- if has .name (list "FAILPOINTS" "MERCH_PIPELINE_TEST_MODE") }}
+{{- fail (printf "extraEnvVars may not set %s: failpoints are a crash-test tool, left out of the image" .name) }}
+{{- end }}
+{{ toYaml (list .) }}
+{{- end }}
+{{- end -}}
+
 {{- define "merch-pipeline.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
