@@ -12,11 +12,12 @@ import httpx
 import msgspec
 from litestar import Litestar, Request, Response, get, post, put, route
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, Changed, FourthwallSandbox
 from service.sandbox.luigisbox import CONTENT_PATH, LuigisBoxSandbox, scopes_path
+from service.sandbox.platform_tokens import TOKEN
 from service.sandbox.shapes import (
     CUSTOMIZATIONS,
     HEAVY,
@@ -25,7 +26,11 @@ from service.sandbox.shapes import (
     PRODUCT_TEMPLATE,
     PRODUCTS,
 )
-from service.sandbox.signing import FOURTHWALL_SIGNATURE_HEADER, fourthwall_webhook_signature
+from service.sandbox.signing import (
+    FOURTHWALL_APP_SIGNATURE_HEADER,
+    FOURTHWALL_SIGNATURE_HEADER,
+    fourthwall_webhook_signature,
+)
 
 
 class Sandbox:
@@ -228,6 +233,13 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
     async def product(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _fourthwall(sandbox, request, PRODUCT))
 
+    @post(TOKEN, status_code=200)
+    async def platform_token(request: Request[Any, Any, Any]) -> Response[bytes]:
+        shop_id, answer = sandbox.fourthwall.tokens.exchange(
+            request.headers.get("content-type", ""), await request.body(), time.monotonic()
+        )
+        return _respond(sandbox.record("fourthwall", TOKEN, shop_id, answer))
+
     @get("/open-api/v1.0/product-templates/{template_id:str}", status_code=200)
     async def product_template(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _template(sandbox, request))
@@ -271,6 +283,7 @@ def create_sandbox_app(config: SandboxConfig) -> Litestar:
             product_state,
             product,
             product_template,
+            platform_token,
             one_scope,
             content,
             *_sandbox_routes(sandbox),
@@ -310,7 +323,25 @@ def _sandbox_routes(sandbox: Sandbox) -> list[Any]:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    return [records, faults, webhook_url, change_product, health]
+    @post("/_sandbox/fourthwall/app/{shop_id:str}/{action:str}", status_code=200)
+    async def app_grant(
+        shop_id: FromPath[str], action: FromPath[str], refresh_token: FromQuery[str | None] = None
+    ) -> dict[str, str]:
+        """``revoke``: the shop uninstalled the app (its tokens refused); ``expire``: its
+        access tokens lapse now, while their holders still think them valid; ``install``
+        (``?refresh_token=``): the shop installed the app again."""
+        tokens = sandbox.fourthwall.tokens
+        if action == "revoke":
+            tokens.revoke(shop_id)
+        elif action == "expire":
+            tokens.expire(shop_id, time.monotonic())
+        elif action == "install" and refresh_token:
+            tokens.install(shop_id, refresh_token)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        return {"shop_id": shop_id, "done": action}
+
+    return [records, faults, webhook_url, change_product, health, app_grant]
 
 
 async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, Any]) -> Answer:
@@ -323,15 +354,27 @@ async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, A
     shop_id, envelope = changed.shop_id, changed.envelope
     body = msgspec.json.encode(envelope)
     account = next(s for s in sandbox.config.shops if s.shop_id == shop_id)
-    signed = fourthwall_webhook_signature(account.webhook_secret or "", body)
+    app = sandbox.config.app
+    # The app's webhook when asked for (``"via": "app"``) or when the shop has no webhook of
+    # its own: the same body, signed with the app's HMAC key in the app's header.
+    via_app = app is not None and (change.get("via") == "app" or not account.webhook_secret)
+    if via_app and app is not None:
+        header, signed = (
+            FOURTHWALL_APP_SIGNATURE_HEADER,
+            fourthwall_webhook_signature(app.hmac_key or "", body),
+        )
+    else:
+        header = FOURTHWALL_SIGNATURE_HEADER
+        signed = fourthwall_webhook_signature(account.webhook_secret or "", body)
     status: int | None = None
     if sandbox.config.webhook_url:
         async with httpx.AsyncClient(timeout=5) as http:
             response = await http.post(
                 sandbox.config.webhook_url,
                 content=body,
-                headers={"Content-Type": "application/json", FOURTHWALL_SIGNATURE_HEADER: signed},
+                headers={"Content-Type": "application/json", header: signed},
             )
             status = response.status_code
     sandbox.webhooks.append({"event": envelope, "status": status})
-    return 200, {"body": body.decode(), "signature": signed, "status": status}, {}
+    answer = {"body": body.decode(), "signature": signed, "header": header, "status": status}
+    return 200, answer, {}
