@@ -44,6 +44,8 @@ SECRETS = [
     "secret-admin-token",
     "secret-fourthwall-password",
     "secret-shop-token",
+    "secret-app-client-secret",
+    "secret-app-webhook-key",
 ]
 
 
@@ -428,3 +430,28 @@ def test_tracing_is_off_until_an_endpoint_is_set_and_then_may_reach_the_collecto
     assert 4318 in ports
     refused = render(helm, [], "--set", "tracing.endpoint=otel-collector:4318")
     assert refused.returncode != 0 and "tracing.endpoint" in refused.stderr
+
+
+def test_the_fourthwall_apps_credentials_reach_the_secret_and_its_margin_the_config_map(
+    helm: str,
+) -> None:
+    docs = manifests(helm, COMBINATIONS["split-roles"])
+    (secret,) = [
+        d
+        for d in docs
+        if d["kind"] == "Secret" and "helm.sh/hook" not in d["metadata"].get("annotations", {})
+    ]
+    assert {
+        key: secret["stringData"][key]
+        for key in (
+            "FOURTHWALL_APP_CLIENT_ID",
+            "FOURTHWALL_APP_CLIENT_SECRET",
+            "FOURTHWALL_APP_WEBHOOK_KEY",
+        )
+    } == {
+        "FOURTHWALL_APP_CLIENT_ID": "app_12345",
+        "FOURTHWALL_APP_CLIENT_SECRET": "secret-app-client-secret",
+        "FOURTHWALL_APP_WEBHOOK_KEY": "secret-app-webhook-key",
+    }
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap" and "FOURTHWALL_API_URL" in d["data"]]
+    assert config["data"]["FOURTHWALL_APP_REFRESH_MARGIN_S"] == "60"
