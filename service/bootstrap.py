@@ -383,6 +383,7 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
             switches,
             health,
             resources.parking,
+            AppTokenStore(resources.db) if settings.fourthwall_app_client_id else None,
         ),
         admin(settings, resources, operations),
         console(settings, resources, operations),
@@ -424,6 +425,7 @@ def admin(settings: Settings, resources: Resources, operations: Operations) -> R
         resources.parking,
         resources.metrics,
         resources.ledger_watch,
+        AppTokenStore(resources.db) if settings.fourthwall_app_client_id else None,
     )
 
 

@@ -32,6 +32,17 @@ class TokenRow(msgspec.Struct, frozen=True, kw_only=True):
     refused_at: float | None
 
 
+class AppGrantState(msgspec.Struct, frozen=True, kw_only=True):
+    """What an operator sees of one shop's app grant (never a token)."""
+
+    shop_id: str
+    state: str  # active | paused | pending (no access token yet, or one refused with a 401)
+    refreshed_at: float | None
+    expires_at: float | None
+    refused_reason: str | None
+    refused_at: float | None
+
+
 def seed_hash(refresh_token: str) -> str:
     """Names a configured refresh token without keeping it twice (it is one already stored
     in ``refresh_token`` until the first rotation)."""
@@ -129,6 +140,23 @@ class AppTokenStore:
             "WHERE shop_id = ? AND access_token = ?",
             (now, shop_id, access_token),
         )
+
+    async def grants(self) -> list[AppGrantState]:
+        rows = await self._db.fetchall(
+            "SELECT shop_id, access_token IS NOT NULL AND expires_at > 0, refreshed_at, "
+            "expires_at, refused_reason, refused_at FROM fourthwall_app_tokens ORDER BY shop_id"
+        )
+        return [
+            AppGrantState(
+                shop_id=str(r[0]),
+                state="paused" if r[5] is not None else "active" if r[1] else "pending",
+                refreshed_at=r[2],
+                expires_at=r[3] if r[1] else None,
+                refused_reason=r[4],
+                refused_at=r[5],
+            )
+            for r in rows
+        ]
 
     async def refused(self) -> list[tuple[str, str, float]]:
         """Every paused shop: (shop, reason, when)."""

@@ -219,6 +219,7 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         "MerchPipelineDeadLettersGrowing",
         "MerchPipelineFourthwallThrottled",
         "MerchPipelineFourthwallWebhooksRefused",
+        "MerchPipelineFourthwallAppShopPaused",
         "MerchPipelineLedgerDown",
         "MerchPipelineParkedNotReleased",
         "MerchPipelineBrokerLost",

@@ -17,6 +17,7 @@ from contracts.fourthwall_webhooks import APP_SIGNATURE_HEADER, SIGNATURE_HEADER
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
 from service.sandbox.config import App
+from service.secrets import Secret
 from service.settings import Settings, load_settings
 from service.testing.broker import publish, watching
 from service.testing.inprocess import running_service
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.integration
 TOKEN_PATH = "/open-api/v1.0/platform/token"
 APP = App(client_id="app_12345", client_secret="app-client-secret-1", hmac_key="app-hmac-key-1")
 REFRESH = "installation-refresh-token-1"
+ADMIN = "admin-token-for-tests-0123456789"
 
 
 @pytest.fixture
@@ -83,6 +85,8 @@ async def test_a_refused_grant_fails_the_shops_designs_with_its_code(
 ) -> None:
     await sandbox.app_grant("shop-1", "revoke")  # uninstalled
     run = uuid.uuid4().hex[:6]
+    settings = msgspec.structs.replace(settings, admin_token=Secret(ADMIN))
+    base = f"http://127.0.0.1:{settings.http_port}"
     async with watching(amqp_url) as watcher, running_service(settings):
         for n in (0, 1):
             design = sample_design("shop-1", n, run)
@@ -90,6 +94,16 @@ async def test_a_refused_grant_fails_the_shops_designs_with_its_code(
         await publish(amqp_url, event_message(design_event(sample_design("shop-2", 2, run))))
         await watcher.wait_for("product.failed", 2)
         await watcher.wait_for("pins.created", 1)  # another shop is not held back
+        async with httpx.AsyncClient(base_url=base) as http:
+            grants = await http.get(
+                "/admin/shops/app-grants", headers={"Authorization": f"Bearer {ADMIN}"}
+            )
+            metrics = (await http.get("/metrics")).text
+    assert grants.status_code == 200, grants.text
+    (grant,) = grants.json()
+    assert (grant["shop_id"], grant["state"]) == ("shop-1", "paused")
+    assert "invalid_grant" in grant["refused_reason"] and grant["refused_at"]
+    assert "merch_fourthwall_app_paused_shops 1.0" in metrics
     failed = [e.data for e in watcher.of_type("product.failed")]
     assert all(isinstance(f, ProductFailedV1) for f in failed)
     assert {(f.code, f.retryable, f.shop_id) for f in failed if isinstance(f, ProductFailedV1)} == {
