@@ -160,7 +160,7 @@ class AppTokens:
                 retryable=True,
                 retry_after_s=retry_after_s(response),
             )
-        reason = _reason(response, refresh_token)
+        reason = _reason(response, refresh_token, self._client_secret.reveal())
         at = self._clock()
         await self._store.refuse(shop_id, fence, reason, at)
         self._kept.pop(shop_id, None)
@@ -227,13 +227,17 @@ class AppTokens:
                 self._observe("fourthwall", TOKEN_PATH, status, time.monotonic() - started)
 
 
-def _reason(response: httpx.Response, refresh_token: str) -> str:
+def _reason(response: httpx.Response, *secrets: str) -> str:
     """The refusal, as an operator reads it: the status and RFC 6749's ``error`` (and its
-    description, with the refresh token blanked should the endpoint ever echo it)."""
+    description, with the refresh token and the client secret blanked should the endpoint
+    ever echo them)."""
     body = decode_token_error(response.content)
     if body is None:
         return f"HTTP {response.status_code}"
     reason = f"HTTP {response.status_code} {body.error}"
     if body.error_description:
         reason += f": {body.error_description[:200]}"
-    return reason.replace(refresh_token, "***") if refresh_token else reason
+    for secret in secrets:
+        if secret:
+            reason = reason.replace(secret, "***")
+    return reason

@@ -174,3 +174,32 @@ async def test_no_token_reaches_a_log_line(db: Database) -> None:
     assert any(e["event"] == "fourthwall_app.refreshed" for e in logs)
     for secret in (access, again, REFRESH, row.refresh_token, APP.client_secret):
         assert secret not in repr(logs)
+
+
+async def test_a_refresher_whose_lease_ran_out_cannot_overwrite_the_newer_token(
+    db: Database,
+) -> None:
+    store = AppTokenStore(db)
+    await store.seed("shop-1", REFRESH, 1000.0)
+    stalled = await store.claim("shop-1", 1000.0, lease_s=10.0)
+    assert stalled is not None
+    assert await store.claim("shop-1", 1005.0, lease_s=10.0) is None  # the lease holds
+    taken_over = await store.claim("shop-1", 1011.0, lease_s=10.0)  # it ran out
+    assert taken_over is not None and taken_over[0] > stalled[0]
+    fresh = {"access_token": "new", "refresh_token": "rt-new", "expires_at": 5000.0}
+    assert await store.store("shop-1", taken_over[0], **fresh, refresh_after=4000.0, now=1012.0)
+    old = {"access_token": "old", "refresh_token": "rt-old", "expires_at": 4900.0}
+    assert not await store.store("shop-1", stalled[0], **old, refresh_after=3900.0, now=1013.0)
+    assert not await store.refuse("shop-1", stalled[0], "HTTP 400 invalid_grant", 1013.0)
+    row = await store.read("shop-1")
+    assert row is not None
+    assert (row.access_token, row.refresh_token, row.refused_at) == ("new", "rt-new", None)
+    # the same configured token again changes nothing; a new installation's starts over
+    await store.seed("shop-1", REFRESH, 1014.0)
+    assert (await store.read("shop-1")) == row
+    await store.seed("shop-1", "installation-refresh-token-2", 1015.0)
+    again = await store.read("shop-1")
+    assert again is not None and (again.access_token, again.refresh_token) == (
+        None,
+        "installation-refresh-token-2",
+    )

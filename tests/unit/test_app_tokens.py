@@ -66,9 +66,13 @@ def test_a_token_is_due_a_margin_before_it_expires_and_never_after_half_its_life
 
 def test_a_refusal_names_the_error_and_never_the_token() -> None:
     echoed = httpx.Response(
-        400, json={"error": "invalid_grant", "error_description": "token rt-secret-1 was used"}
+        400,
+        json={"error": "invalid_grant", "error_description": "token rt-secret-1 of cs-9 was used"},
     )
-    assert _reason(echoed, "rt-secret-1") == "HTTP 400 invalid_grant: token *** was used"
+    assert (
+        _reason(echoed, "rt-secret-1", "cs-9")
+        == "HTTP 400 invalid_grant: token *** of *** was used"
+    )
     assert _reason(httpx.Response(401, text="nope"), "rt") == "HTTP 401"
 
 
