@@ -409,6 +409,7 @@ def console(settings: Settings, resources: Resources, operations: Operations) ->
         audit=Audit(resources.metrics),
         shops=tuple(shop.shop_id for shop in settings.shops),
         ledger_watch=resources.ledger_watch,
+        app_grants=AppTokenStore(resources.db) if settings.fourthwall_app_client_id else None,
     )
     return console_router(parts)
 

@@ -23,6 +23,7 @@ from service.testing.broker import publish, watching
 from service.testing.inprocess import running_service
 from service.testing.sandbox import SandboxHandle, running_sandbox, sandbox_config
 from service.upstreams.app_tokens import GRANT_REFUSED
+from tests.integration.test_console import log_in
 
 pytestmark = pytest.mark.integration
 
@@ -99,11 +100,14 @@ async def test_a_refused_grant_fails_the_shops_designs_with_its_code(
                 "/admin/shops/app-grants", headers={"Authorization": f"Bearer {ADMIN}"}
             )
             metrics = (await http.get("/metrics")).text
+            await log_in(http, ADMIN)
+            page = (await http.get("/admin/ui/shops")).text
     assert grants.status_code == 200, grants.text
     (grant,) = grants.json()
     assert (grant["shop_id"], grant["state"]) == ("shop-1", "paused")
     assert "invalid_grant" in grant["refused_reason"] and grant["refused_at"]
     assert "merch_fourthwall_app_paused_shops 1.0" in metrics
+    assert "shop-1</td><td>paused" in page and "invalid_grant" in page
     failed = [e.data for e in watcher.of_type("product.failed")]
     assert all(isinstance(f, ProductFailedV1) for f in failed)
     assert {(f.code, f.retryable, f.shop_id) for f in failed if isinstance(f, ProductFailedV1)} == {
