@@ -4,13 +4,15 @@ Every delivery is one event in the same envelope ("Webhook Model"): ``id`` (uniq
 delivery with the same id is a duplicate), ``webhookId``, ``shopId``, ``type``, ``apiVersion``,
 ``createdAt``, ``testMode`` and ``data``. It is signed with the shop's webhook secret:
 ``X-Fourthwall-Hmac-SHA256`` is the base64 of HMAC-SHA256 over the raw body ("Signature
-Verification"); there is no timestamp in what is signed. The product events: ``PRODUCT_CREATED``
-(``data`` is the product) and ``PRODUCT_UPDATED`` (the product under ``data.product``, which the
-event's page documents as a page of products, ``data.product.results[0]``; a bare product there
-is read too). A product (OfferFullV1) carries ``id``, ``name``, ``state.type`` (stock:
-``AVAILABLE``, ``SOLD_OUT``), ``access.type`` (visibility: ``PUBLIC``, ``HIDDEN``, ``PRIVATE``,
-``ARCHIVED``), ``images`` and ``updatedAt``. Fourthwall wants a 200 within 2,000 ms ("Retry
-Policies").
+Verification"); there is no timestamp in what is signed. An app's webhooks ("Signature verification
+for Platform Apps", the same page) are signed the same way under the app's HMAC key (one per app,
+from the app's settings) and carry ``X-Fourthwall-Hmac-Apps-SHA256`` instead. The product events:
+``PRODUCT_CREATED`` (``data`` is the product) and ``PRODUCT_UPDATED`` (the product under
+``data.product``, which the event's page documents as a page of products,
+``data.product.results[0]``; a bare product there is read too). A product (OfferFullV1) carries
+``id``, ``name``, ``state.type`` (stock: ``AVAILABLE``, ``SOLD_OUT``), ``access.type`` (visibility:
+``PUBLIC``, ``HIDDEN``, ``PRIVATE``, ``ARCHIVED``), ``images`` and ``updatedAt``. Fourthwall wants a
+200 within 2,000 ms ("Retry Policies").
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import hmac
 import msgspec
 
 SIGNATURE_HEADER = "X-Fourthwall-Hmac-SHA256"
+APP_SIGNATURE_HEADER = "X-Fourthwall-Hmac-Apps-SHA256"
 PRODUCT_CREATED = "PRODUCT_CREATED"
 PRODUCT_UPDATED = "PRODUCT_UPDATED"
 PRODUCT_EVENTS = (PRODUCT_CREATED, PRODUCT_UPDATED)

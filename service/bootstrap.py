@@ -57,10 +57,12 @@ from service.publish import PRODUCER_EVENTS
 from service.quota.limits import limits_for
 from service.quota.store import QuotaStore, Unlimited
 from service.settings import Settings, SettingsError
+from service.store.app_tokens import AppTokenStore
 from service.store.database import Database, open_database
 from service.store.ledger import Ledger
 from service.store.migrations import check_schema, migrate
 from service.store.parking import ParkingLot
+from service.upstreams.app_tokens import AppTokens
 from service.upstreams.artwork import ArtworkFetcher
 from service.upstreams.credentials import (
     fourthwall_auth,
@@ -228,6 +230,7 @@ def upstream_clients(
         partial(fourthwall_auth, settings),
         observe=resources.metrics.observe_call,
         tracer=resources.tracer,
+        app_tokens=app_tokens(settings, resources),
     )
     luigisbox = LuigisBoxClient(
         resources.luigisbox_http,
@@ -236,6 +239,23 @@ def upstream_clients(
         tracer=resources.tracer,
     )
     return tripwire(fourthwall, failpoints), tripwire(luigisbox, failpoints)
+
+
+def app_tokens(settings: Settings, resources: Resources) -> AppTokens | None:
+    """The Fourthwall app's token keeper, when an app is configured (its tokens in the
+    ledger's database, refreshed on the Fourthwall HTTP client)."""
+    if settings.fourthwall_app_client_id is None or settings.fourthwall_app_client_secret is None:
+        return None
+    return AppTokens(
+        AppTokenStore(resources.db),
+        resources.fourthwall_http,
+        settings.fourthwall_app_client_id,
+        settings.fourthwall_app_client_secret,
+        margin_s=settings.fourthwall_app_refresh_margin_s,
+        lease_s=settings.http_timeout_s + 5.0,
+        observe=resources.metrics.observe_call,
+        tracer=resources.tracer,
+    )
 
 
 def build_consumers(
@@ -401,6 +421,7 @@ def assemble(settings: Settings, consumer_names: tuple[str, ...], resources: Res
             switches,
             health,
             resources.parking,
+            AppTokenStore(resources.db) if settings.fourthwall_app_client_id else None,
         ),
         admin(settings, resources, operations),
         console(settings, resources, operations),
@@ -427,6 +448,7 @@ def console(settings: Settings, resources: Resources, operations: Operations) ->
         audit=Audit(resources.metrics),
         shops=tuple(shop.shop_id for shop in settings.shops),
         ledger_watch=resources.ledger_watch,
+        app_grants=AppTokenStore(resources.db) if settings.fourthwall_app_client_id else None,
     )
     return console_router(parts)
 
@@ -443,17 +465,20 @@ def admin(settings: Settings, resources: Resources, operations: Operations) -> R
         resources.parking,
         resources.metrics,
         resources.ledger_watch,
+        AppTokenStore(resources.db) if settings.fourthwall_app_client_id else None,
     )
 
 
 def fourthwall_ingress(
     settings: Settings, resources: Resources, operations: Operations, link: BrokerLink
 ) -> FourthwallIngress | None:
-    """Fourthwall's webhook door, when at least one shop has a Fourthwall webhook secret."""
+    """Fourthwall's webhook door, when at least one shop has a Fourthwall webhook secret, or
+    a Fourthwall shop id and the app's HMAC key is set (the app's webhooks)."""
+    app_key = settings.fourthwall_app_webhook_key
     shops = {
         shop.fourthwall_shop_id: FourthwallShop(shop.shop_id, shop.fourthwall_webhook_secret)
         for shop in settings.shops
-        if shop.fourthwall_shop_id and shop.fourthwall_webhook_secret
+        if shop.fourthwall_shop_id and (shop.fourthwall_webhook_secret or app_key)
     }
     if not shops:
         return None
@@ -466,6 +491,7 @@ def fourthwall_ingress(
         ledger_available=lambda: resources.ledger_watch.available,
         count=lambda outcome: counter.labels(outcome).inc(),
         max_body_bytes=settings.max_message_bytes,
+        app_key=app_key,
     )
 
 

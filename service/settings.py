@@ -54,8 +54,15 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     supersede_revisions: bool = True
     # Fourthwall's webhooks for this shop (POST /webhooks/fourthwall): its Fourthwall shop id
     # ("sh_…", the envelope's shopId) and the secret Fourthwall signs each delivery with.
+    # With FOURTHWALL_APP_WEBHOOK_KEY set, fourthwall_shop_id alone is enough: the app's webhooks
+    # (X-Fourthwall-Hmac-Apps-SHA256) are signed with the app's key, not a shop's secret.
     fourthwall_shop_id: str | None = None
     fourthwall_webhook_secret: Secret | None = None
+    # The shop installed our Fourthwall app (OAuth): the refresh token its installation gave.
+    # Access tokens are refreshed from it (FOURTHWALL_APP_CLIENT_ID / _SECRET) and kept, with
+    # the refresh token as Fourthwall rotates it, in the ledger's database (service/upstreams/
+    # app_tokens.py). Instead of fourthwall_token or fourthwall_username/password.
+    fourthwall_app_refresh_token: Secret | None = None
     fourthwall_heavy_calls: PositiveInt | None = None
     fourthwall_heavy_window_s: PositiveFloat | None = None
     fourthwall_calls: PositiveInt | None = None
@@ -67,8 +74,15 @@ class ShopConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             raise ValueError("fourthwall_username and fourthwall_password go together")
         if (self.luigisbox_tracker_id is None) != (self.luigisbox_private_key is None):
             raise ValueError("luigisbox_tracker_id and luigisbox_private_key go together")
-        if (self.fourthwall_shop_id is None) != (self.fourthwall_webhook_secret is None):
-            raise ValueError("fourthwall_shop_id and fourthwall_webhook_secret go together")
+        if self.fourthwall_webhook_secret is not None and self.fourthwall_shop_id is None:
+            raise ValueError("fourthwall_webhook_secret needs fourthwall_shop_id")
+        if self.fourthwall_app_refresh_token is not None and (
+            basic or self.fourthwall_token is not None
+        ):
+            raise ValueError(
+                "fourthwall_app_refresh_token replaces fourthwall_token and "
+                "fourthwall_username/password: set one of them"
+            )
 
 
 class ProducerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -92,6 +106,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     fourthwall_username: str | None = None
     fourthwall_password: Secret | None = None
     fourthwall_token: Secret | None = None
+    # A Fourthwall app (OAuth, docs.fourthwall.com/guides/oauth): its client id and secret, for
+    # the shops whose [[shops]] table holds fourthwall_app_refresh_token; its HMAC key, which
+    # signs the app's webhooks (X-Fourthwall-Hmac-Apps-SHA256).
+    fourthwall_app_client_id: str | None = None
+    fourthwall_app_client_secret: Secret | None = None
+    fourthwall_app_webhook_key: Secret | None = None
+    # An access token is refreshed this long before it expires (at the latest halfway through
+    # its life), so a call never starts with a token about to lapse.
+    fourthwall_app_refresh_margin_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     luigisbox_api_url: Url = "https://live.luigisbox.com"
     luigisbox_tracker_id: str | None = None
     luigisbox_private_key: Secret | None = None
@@ -246,6 +269,7 @@ def _check_consistency(settings: Settings) -> None:
             "LUIGISBOX_PRIVATE_KEY" if settings.luigisbox_tracker_id else "LUIGISBOX_TRACKER_ID",
             "LUIGISBOX_TRACKER_ID and LUIGISBOX_PRIVATE_KEY must be set together",
         )
+    _check_app(settings)
     if settings.failpoints and not settings.merch_pipeline_test_mode:
         raise SettingsError(
             "FAILPOINTS",
@@ -260,6 +284,24 @@ def _check_consistency(settings: Settings) -> None:
             template = getattr(shop, key)
             if template is not None:
                 _check_template(f"shops[{shop.shop_id}].{key}", template)
+
+
+def _check_app(settings: Settings) -> None:
+    client_id, secret = settings.fourthwall_app_client_id, settings.fourthwall_app_client_secret
+    if (client_id is None) != (secret is None):
+        raise SettingsError(
+            "FOURTHWALL_APP_CLIENT_SECRET"
+            if settings.fourthwall_app_client_id
+            else "FOURTHWALL_APP_CLIENT_ID",
+            "FOURTHWALL_APP_CLIENT_ID and FOURTHWALL_APP_CLIENT_SECRET must be set together",
+        )
+    for shop in settings.shops:
+        if shop.fourthwall_app_refresh_token and settings.fourthwall_app_client_id is None:
+            raise SettingsError(
+                "FOURTHWALL_APP_CLIENT_ID",
+                f"shop {shop.shop_id!r} has fourthwall_app_refresh_token: the app's "
+                "FOURTHWALL_APP_CLIENT_ID and FOURTHWALL_APP_CLIENT_SECRET are needed to use it",
+            )
 
 
 def _check_template(name: str, template: str) -> None:

@@ -172,7 +172,10 @@ async def shops_page(request: Req, console: Parts) -> Template:
     session = await session_of(console, request)
     quota = console.quota if isinstance(console.quota, QuotaStore) else None
     states = [await quota.state(shop) for shop in console.shops] if quota else []
-    return render("shops.html", request, session=session, states=states, limiter=bool(quota))
+    grants = await console.app_grants.grants() if console.app_grants else []
+    return render(
+        "shops.html", request, session=session, states=states, limiter=bool(quota), grants=grants
+    )
 
 
 @get("/consumers", name="console-consumers", include_in_schema=False)

@@ -16,6 +16,7 @@ from service.ledger_watch import LedgerWatch
 from service.operations import Operations
 from service.quota.store import QuotaStore, Unlimited
 from service.secrets import Secret
+from service.store.app_tokens import AppTokenStore
 from service.store.ledger import Ledger
 from service.store.parking import ParkingLot
 
@@ -33,6 +34,7 @@ class ConsoleParts:
     audit: Audit
     shops: tuple[str, ...]  # the configured shops, for the shops page
     ledger_watch: LedgerWatch | None = None
+    app_grants: AppTokenStore | None = None  # with a Fourthwall app configured
 
 
 # A handler's parameters: the request, and the parts (passed through, not validated: they

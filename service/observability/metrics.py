@@ -127,6 +127,11 @@ class Metrics:
         self.designs = Gauge(
             "merch_ledger_designs", "Designs in the ledger by state", ["state"], registry=r
         )
+        self.app_paused = Gauge(
+            "merch_fourthwall_app_paused_shops",
+            "Shops paused because Fourthwall refused their app grant (GET /admin/shops/app-grants)",
+            registry=r,
+        )
         self.parked = Gauge(
             "merch_parked_designs",
             "Designs parked in the ledger until their shop's quota slot (every replica's)",

@@ -15,6 +15,7 @@ from service.broker.switch import ConsumerSwitch
 from service.broker.topology import QUEUES
 from service.health import Readiness
 from service.observability.metrics import TOP_WAITING_SHOPS, Metrics
+from service.store.app_tokens import AppTokenStore
 from service.store.ledger import Ledger
 from service.store.parking import ParkingLot
 
@@ -28,6 +29,7 @@ async def render_metrics(
     switches: Sequence[ConsumerSwitch],
     readiness: Callable[[], Readiness],
     parking: ParkingLot,
+    app_grants: AppTokenStore | None = None,
 ) -> bytes:
     state = readiness()
     metrics.report_statements(ledger.db.tally.statements)
@@ -44,6 +46,8 @@ async def render_metrics(
             metrics.parked.set(parked)
             metrics.parked_due.set(due)
             metrics.report_waiting(await parking.longest_waits(TOP_WAITING_SHOPS))
+            if app_grants is not None:
+                metrics.app_paused.set(len(await app_grants.refused()))
     if state.broker_connected:
         try:
             async with link.channel() as channel:

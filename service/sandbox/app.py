@@ -18,6 +18,7 @@ from service.sandbox.config import Faults, SandboxConfig
 from service.sandbox.fourthwall import Answer, Changed, FourthwallSandbox
 from service.sandbox.luigisbox import CONTENT_PATH, NDJSON, LuigisBoxSandbox, scopes_path
 from service.sandbox.media import STORAGE, MediaSandbox, artwork_png
+from service.sandbox.platform_tokens import TOKEN
 from service.sandbox.shapes import (
     CUSTOMIZATIONS,
     HEAVY,
@@ -28,7 +29,11 @@ from service.sandbox.shapes import (
     PRODUCT_TEMPLATE,
     PRODUCTS,
 )
-from service.sandbox.signing import FOURTHWALL_SIGNATURE_HEADER, fourthwall_webhook_signature
+from service.sandbox.signing import (
+    FOURTHWALL_APP_SIGNATURE_HEADER,
+    FOURTHWALL_SIGNATURE_HEADER,
+    fourthwall_webhook_signature,
+)
 
 
 class Sandbox:
@@ -288,6 +293,13 @@ def _fourthwall_routes(sandbox: Sandbox) -> list[Any]:
     async def media_images(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _media(sandbox, request, MEDIA_IMAGES))
 
+    @post(TOKEN, status_code=200)
+    async def platform_token(request: Request[Any, Any, Any]) -> Response[bytes]:
+        shop_id, answer = sandbox.fourthwall.tokens.exchange(
+            request.headers.get("content-type", ""), await request.body(), time.monotonic()
+        )
+        return _respond(sandbox.record("fourthwall", TOKEN, shop_id, answer))
+
     @get("/open-api/v1.0/product-templates/{template_id:str}", status_code=200)
     async def product_template(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _respond(await _template(sandbox, request))
@@ -300,6 +312,7 @@ def _fourthwall_routes(sandbox: Sandbox) -> list[Any]:
         product_template,
         media_upload_url,
         media_images,
+        platform_token,
     ]
 
 
@@ -400,7 +413,25 @@ def _sandbox_routes(sandbox: Sandbox) -> list[Any]:
         sandbox.artwork_fetches.append(name)
         return Response(artwork_png(name, w, h), media_type="image/png")
 
-    return [records, faults, webhook_url, change_product, health, storage, artwork]
+    @post("/_sandbox/fourthwall/app/{shop_id:str}/{action:str}", status_code=200)
+    async def app_grant(
+        shop_id: FromPath[str], action: FromPath[str], refresh_token: FromQuery[str | None] = None
+    ) -> dict[str, str]:
+        """``revoke``: the shop uninstalled the app (its tokens refused); ``expire``: its
+        access tokens lapse now, while their holders still think them valid; ``install``
+        (``?refresh_token=``): the shop installed the app again."""
+        tokens = sandbox.fourthwall.tokens
+        if action == "revoke":
+            tokens.revoke(shop_id)
+        elif action == "expire":
+            tokens.expire(shop_id, time.monotonic())
+        elif action == "install" and refresh_token:
+            tokens.install(shop_id, refresh_token)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        return {"shop_id": shop_id, "done": action}
+
+    return [records, faults, webhook_url, change_product, health, storage, artwork, app_grant]
 
 
 async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, Any]) -> Answer:
@@ -413,15 +444,27 @@ async def _deliver_change(sandbox: Sandbox, product_id: str, change: dict[str, A
     shop_id, envelope = changed.shop_id, changed.envelope
     body = msgspec.json.encode(envelope)
     account = next(s for s in sandbox.config.shops if s.shop_id == shop_id)
-    signed = fourthwall_webhook_signature(account.webhook_secret or "", body)
+    app = sandbox.config.app
+    # The app's webhook when asked for (``"via": "app"``) or when the shop has no webhook of
+    # its own: the same body, signed with the app's HMAC key in the app's header.
+    via_app = app is not None and (change.get("via") == "app" or not account.webhook_secret)
+    if via_app and app is not None:
+        header, signed = (
+            FOURTHWALL_APP_SIGNATURE_HEADER,
+            fourthwall_webhook_signature(app.hmac_key or "", body),
+        )
+    else:
+        header = FOURTHWALL_SIGNATURE_HEADER
+        signed = fourthwall_webhook_signature(account.webhook_secret or "", body)
     status: int | None = None
     if sandbox.config.webhook_url:
         async with httpx.AsyncClient(timeout=5) as http:
             response = await http.post(
                 sandbox.config.webhook_url,
                 content=body,
-                headers={"Content-Type": "application/json", FOURTHWALL_SIGNATURE_HEADER: signed},
+                headers={"Content-Type": "application/json", header: signed},
             )
             status = response.status_code
     sandbox.webhooks.append({"event": envelope, "status": status})
-    return 200, {"body": body.decode(), "signature": signed, "status": status}, {}
+    answer = {"body": body.decode(), "signature": signed, "header": header, "status": status}
+    return 200, answer, {}

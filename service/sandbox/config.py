@@ -41,6 +41,19 @@ class ShopAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # Fourthwall's own id of the shop ("sh_…") and the secret its webhooks are signed with
     fourthwall_shop_id: str | None = None
     webhook_secret: str | None = None
+    # The shop installed the sandbox's app: the refresh token its installation gave
+    app_refresh_token: str | None = None
+
+
+class App(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A Fourthwall app ("Apps - Getting started", the OAuth guide): its client id and secret,
+    the HMAC key its webhooks are signed with, and how long an access token it is given lives
+    (the pages name no lifetime; ``expires_in`` says it)."""
+
+    client_id: str
+    client_secret: str
+    hmac_key: str | None = None
+    access_token_ttl_s: float = 3600.0
 
 
 class Tracker(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -74,6 +87,7 @@ class SandboxConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     date_skew_s: float = 5.0  # Luigi's Box: "We tolerate ±5 second inaccuracies"
     faults: Faults = msgspec.field(default_factory=Faults)
     webhook_url: str | None = None  # where the shops' webhooks are delivered (POST)
+    app: App | None = None
 
 
 def load_config(path: str | None) -> SandboxConfig:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import msgspec
 
 from service.sandbox import shapes
 from service.sandbox.config import SandboxConfig, Template
+from service.sandbox.platform_tokens import PlatformTokens
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
 
@@ -64,12 +66,18 @@ class FourthwallSandbox:
         self.general = Limiter(lambda: (config.calls, config.window_s))
         self.customizations: dict[str, dict[str, Any]] = {}
         self.products: dict[str, dict[str, Any]] = {}
+        self.tokens = PlatformTokens(config)
 
-    def authenticate(self, header: str | None) -> str | None:
-        """The shop the ``Authorization`` header belongs to, or None."""
+    def authenticate(self, header: str | None, now: float | None = None) -> str | None:
+        """The shop the ``Authorization`` header belongs to (a shop's API user, its token, or
+        an unexpired access token of the app it installed), or None."""
         if not header:
             return None
         scheme, _, value = header.partition(" ")
+        if scheme == "Bearer":
+            shop_id = self.tokens.shop_of(value, time.monotonic() if now is None else now)
+            if shop_id is not None:
+                return shop_id
         for shop in self.config.shops:
             if scheme == "Bearer" and shop.token and secrets.compare_digest(value, shop.token):
                 return shop.shop_id

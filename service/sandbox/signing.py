@@ -9,7 +9,8 @@ inaccuracies" of that ``Date``.
 
 Fourthwall ("Signature Verification", docs.fourthwall.com/webhooks/signature-verification): the
 header ``X-Fourthwall-Hmac-SHA256`` is the base64 of HMAC-SHA256 over the entire webhook body under
-the webhook's secret.
+the webhook's secret. "Signature verification for Platform Apps" (the same page): an app's
+webhooks are signed the same way under the app's HMAC key, in ``X-Fourthwall-Hmac-Apps-SHA256``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 
 LUIGISBOX_DATE_TOLERANCE_S = 5.0
 FOURTHWALL_SIGNATURE_HEADER = "X-Fourthwall-Hmac-SHA256"
+FOURTHWALL_APP_SIGNATURE_HEADER = "X-Fourthwall-Hmac-Apps-SHA256"
 _API_AUTH = re.compile(r"^ApiAuth ([^:\s]+):(\S+)$")
 
 

@@ -272,6 +272,31 @@ def _v16(dialect: str) -> list[str]:
     ]
 
 
+def _v17(dialect: str) -> list[str]:
+    """Fourthwall app tokens (OAuth), one row per shop, shared by every replica
+    (``service/store/app_tokens.py``): the current access token and when to refresh it, the
+    refresh token as Fourthwall last rotated it, a lease with a fencing counter so one refresh
+    per shop is in flight, and a refused grant's reason (the shop is paused until a new
+    installation's refresh token is configured: ``seed_hash`` names the configured one).
+    Self-contained: one table, nothing else touched."""
+    return [
+        """CREATE TABLE fourthwall_app_tokens (
+            shop_id TEXT PRIMARY KEY,
+            seed_hash TEXT NOT NULL,
+            refresh_token TEXT NOT NULL,
+            access_token TEXT,
+            expires_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+            refresh_after DOUBLE PRECISION NOT NULL DEFAULT 0,
+            fence BIGINT NOT NULL DEFAULT 0,
+            lease_until DOUBLE PRECISION,
+            refused_reason TEXT,
+            refused_at DOUBLE PRECISION,
+            refreshed_at DOUBLE PRECISION,
+            updated_at DOUBLE PRECISION NOT NULL
+        )"""
+    ]
+
+
 MIGRATIONS = [
     (1, _v1),
     (2, _v2),
@@ -289,6 +314,7 @@ MIGRATIONS = [
     (14, _v14),
     (15, _v15),
     (16, _v16),
+    (17, _v17),
 ]
 
 

@@ -40,6 +40,13 @@ class SandboxHandle:
         async with httpx.AsyncClient(base_url=self.url) as http:
             (await http.post("/_sandbox/webhook-url", json={"url": url})).raise_for_status()
 
+    async def app_grant(self, shop_id: str, action: str, **query: str) -> None:
+        """``revoke`` the shop's app installation, ``expire`` its access tokens now, or
+        ``install`` the app again (``refresh_token=``)."""
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            response = await http.post(f"/_sandbox/fourthwall/app/{shop_id}/{action}", params=query)
+            response.raise_for_status()
+
     async def set_faults(self, **faults: Any) -> None:
         async with httpx.AsyncClient(base_url=self.url) as http:
             (await http.post("/_sandbox/faults", json=faults)).raise_for_status()
@@ -65,11 +72,18 @@ def config_toml(config: SandboxConfig) -> str:
     """A CONFIG_FILE giving every sandbox shop its own credentials."""
     lines: list[str] = []
     for shop, tracker in zip(config.shops, config.trackers, strict=True):
+        credentials = (
+            [f'fourthwall_app_refresh_token = "{shop.app_refresh_token}"']
+            if shop.app_refresh_token
+            else [
+                f'fourthwall_username = "{shop.username}"',
+                f'fourthwall_password = "{shop.password}"',
+            ]
+        )
         lines += [
             "[[shops]]",
             f'shop_id = "{shop.shop_id}"',
-            f'fourthwall_username = "{shop.username}"',
-            f'fourthwall_password = "{shop.password}"',
+            *credentials,
             f'luigisbox_tracker_id = "{tracker.tracker_id}"',
             f'luigisbox_private_key = "{tracker.private_key}"',
         ]
@@ -78,6 +92,8 @@ def config_toml(config: SandboxConfig) -> str:
                 f'fourthwall_shop_id = "{shop.fourthwall_shop_id}"',
                 f'fourthwall_webhook_secret = "{shop.webhook_secret}"',
             ]
+        elif shop.fourthwall_shop_id and config.app is not None:
+            lines.append(f'fourthwall_shop_id = "{shop.fourthwall_shop_id}"')
         lines.append("")
     return "\n".join(lines)
 

@@ -25,13 +25,24 @@ class FourthwallAuth:
 
 
 @dataclass(frozen=True)
+class AppGrant:
+    """The shop installed our Fourthwall app: its access tokens come from this refresh token
+    (the one its installation gave; the ledger keeps the ones Fourthwall rotates it to)."""
+
+    shop_id: str
+    refresh_token: Secret
+
+
+@dataclass(frozen=True)
 class LuigisBoxAccount:
     tracker_id: str
     private_key: Secret
 
 
-def fourthwall_auth(settings: Settings, shop_id: str) -> FourthwallAuth | None:
+def fourthwall_auth(settings: Settings, shop_id: str) -> FourthwallAuth | AppGrant | None:
     shop = settings.shop(shop_id)
+    if shop and shop.fourthwall_app_refresh_token:
+        return AppGrant(shop_id, shop.fourthwall_app_refresh_token)
     if shop and (shop.fourthwall_token or shop.fourthwall_username):
         return FourthwallAuth(
             shop.fourthwall_username, shop.fourthwall_password, shop.fourthwall_token

@@ -36,7 +36,8 @@ from contracts.fourthwall import (
     product_state_path,
     product_template_path,
 )
-from service.upstreams.credentials import FourthwallAuth
+from service.upstreams.app_tokens import AppTokens
+from service.upstreams.credentials import AppGrant, FourthwallAuth
 from service.upstreams.http import CallObserver, decode_success, retry_after_s, safe_path, send
 from service.upstreams.taxonomy import classify_fourthwall
 
@@ -73,12 +74,14 @@ class FourthwallClient:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        auth_for: Callable[[str], FourthwallAuth | None],
+        auth_for: Callable[[str], FourthwallAuth | AppGrant | None],
         observe: CallObserver | None = None,
         tracer: Tracer | None = None,
+        app_tokens: AppTokens | None = None,
     ) -> None:
         self._http = http
         self._auth_for = auth_for
+        self._app_tokens = app_tokens
         self._observe = observe
         self._tracer = tracer
         self._templates: dict[str, tuple[float, ProductTemplateV1]] = {}
@@ -201,9 +204,45 @@ class FourthwallClient:
         auth = self._auth_for(shop_id)
         if auth is None and not anonymous:
             raise MissingCredentials("fourthwall", shop_id)
+        grant = auth if isinstance(auth, AppGrant) else None
+        token = await self._app_token(grant, anonymous) if grant else None
+        response = await self._send(method, path, body, endpoint, _authorization(auth, token))
+        if response.status_code == 401 and grant is not None and token is not None:
+            # An app token Fourthwall no longer takes (revoked, expired early): one refresh
+            # (shared with every replica) and one retry; a second 401 is the answer.
+            assert self._app_tokens is not None
+            await self._app_tokens.rejected(grant, token)
+            token = await self._app_token(grant, anonymous)
+            response = await self._send(method, path, body, endpoint, _authorization(auth, token))
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return decode_success("fourthwall", response, kind)
+
+    async def _app_token(self, grant: AppGrant, anonymous: bool) -> str | None:
+        """The shop's app access token; for a public call, None (sent without credentials)
+        when there is none to be had."""
+        if self._app_tokens is None:
+            if anonymous:
+                return None
+            raise MissingCredentials("fourthwall", grant.shop_id)
+        try:
+            return await self._app_tokens.bearer(grant)
+        except UpstreamError:
+            if anonymous:
+                return None
+            raise
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        endpoint: str | None,
+        authorization: str | None,
+    ) -> httpx.Response:
         headers = {"Content-Type": "application/json"}
-        if auth is not None:
-            headers["Authorization"] = auth.header()
+        if authorization is not None:
+            headers["Authorization"] = authorization
         started = time.monotonic()
         status: int | None = None
         try:
@@ -216,9 +255,13 @@ class FourthwallClient:
                 host=self._http.base_url.host,
             )
             status = response.status_code
+            return response
         finally:
             if self._observe:
                 self._observe("fourthwall", endpoint or path, status, time.monotonic() - started)
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        return decode_success("fourthwall", response, kind)
+
+
+def _authorization(auth: FourthwallAuth | AppGrant | None, token: str | None) -> str | None:
+    if isinstance(auth, FourthwallAuth):
+        return auth.header()
+    return f"Bearer {token}" if token is not None else None

@@ -3,7 +3,9 @@
 Order of checks: size (413); the envelope (400 when the body is not one); the shop, by the
 envelope's ``shopId`` against each ``[[shops]]`` table's ``fourthwall_shop_id``, and the
 signature (``X-Fourthwall-Hmac-SHA256``, the base64 HMAC-SHA256 of the raw body under that
-shop's ``fourthwall_webhook_secret``): 401, the same answer whatever failed, for an unknown shop,
+shop's ``fourthwall_webhook_secret``, or ``X-Fourthwall-Hmac-Apps-SHA256`` under the app's HMAC
+key, ``FOURTHWALL_APP_WEBHOOK_KEY``, for an app's webhook; the ``shopId`` still picks the shop):
+401, the same answer whatever failed, for an unknown shop,
 a missing or a wrong signature; an event that is not about a product, or a test event: 200,
 ignored; the idempotency record by Fourthwall's event id (a delivery seen before answers 200
 and publishes nothing); then ``fourthwall.product.changed`` on ``merch.events`` with a
@@ -31,6 +33,7 @@ from contracts.cloudevents import CloudEvent
 from contracts.events import FourthwallProductChangedV1, make_event
 from contracts.fourthwall_webhooks import (
     ANSWER_WITHIN_S,
+    APP_SIGNATURE_HEADER,
     PRODUCT_EVENTS,
     SIGNATURE_HEADER,
     WebhookEnvelope,
@@ -51,7 +54,7 @@ SOURCE = "urn:merch-pipeline:fourthwall-webhook"
 @dataclass(frozen=True)
 class FourthwallShop:
     shop_id: str  # ours
-    secret: Secret
+    secret: Secret | None  # its own webhook's; None: only the app's webhooks reach it
 
 
 @dataclass
@@ -65,6 +68,16 @@ class FourthwallIngress:
     ledger_available: Callable[[], bool]
     count: Callable[[str], None]  # an outcome, for the metric
     max_body_bytes: int
+    app_key: Secret | None = None  # the app's HMAC key (X-Fourthwall-Hmac-Apps-SHA256)
+
+    def _verified(self, shop: FourthwallShop, headers: dict[str, str], body: bytes) -> bool:
+        own = shop.secret is not None and signed_by(
+            shop.secret.reveal(), body, headers.get(SIGNATURE_HEADER.lower())
+        )
+        by_app = self.app_key is not None and signed_by(
+            self.app_key.reveal(), body, headers.get(APP_SIGNATURE_HEADER.lower())
+        )
+        return own or by_app
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> Answer:
         answer, outcome = await self._answer({k.lower(): v for k, v in headers.items()}, body)
@@ -82,9 +95,7 @@ class FourthwallIngress:
                 "invalid"
             )
         shop = self.shops.get(envelope.shop_id)
-        if shop is None or not signed_by(
-            shop.secret.reveal(), body, headers.get(SIGNATURE_HEADER.lower())
-        ):
+        if shop is None or not self._verified(shop, headers, body):
             log.warning("fourthwall_webhook.unauthorized", event_id=envelope.id)
             return UNAUTHORIZED, "unknown_shop" if shop is None else "unauthorized"
         if envelope.type not in PRODUCT_EVENTS:

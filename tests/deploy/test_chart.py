@@ -47,6 +47,8 @@ SECRETS = [
     "secret-admin-token",
     "secret-fourthwall-password",
     "secret-shop-token",
+    "secret-app-client-secret",
+    "secret-app-webhook-key",
 ]
 
 
@@ -220,6 +222,7 @@ def test_alerts_use_metrics_the_service_exports(helm: str) -> None:
         "MerchPipelineDeadLettersGrowing",
         "MerchPipelineFourthwallThrottled",
         "MerchPipelineFourthwallWebhooksRefused",
+        "MerchPipelineFourthwallAppShopPaused",
         "MerchPipelineLedgerDown",
         "MerchPipelineParkedNotReleased",
         "MerchPipelineBrokerLost",
@@ -602,3 +605,28 @@ def test_the_chart_and_the_image_carry_the_package_version(helm: str) -> None:
         check=True,
     ).stdout.split()
     assert f"VERSION={version}" in printed and any(a.startswith("REVISION=") for a in printed)
+
+
+def test_the_fourthwall_apps_credentials_reach_the_secret_and_its_margin_the_config_map(
+    helm: str,
+) -> None:
+    docs = manifests(helm, COMBINATIONS["split-roles"])
+    (secret,) = [
+        d
+        for d in docs
+        if d["kind"] == "Secret" and "helm.sh/hook" not in d["metadata"].get("annotations", {})
+    ]
+    assert {
+        key: secret["stringData"][key]
+        for key in (
+            "FOURTHWALL_APP_CLIENT_ID",
+            "FOURTHWALL_APP_CLIENT_SECRET",
+            "FOURTHWALL_APP_WEBHOOK_KEY",
+        )
+    } == {
+        "FOURTHWALL_APP_CLIENT_ID": "app_12345",
+        "FOURTHWALL_APP_CLIENT_SECRET": "secret-app-client-secret",
+        "FOURTHWALL_APP_WEBHOOK_KEY": "secret-app-webhook-key",
+    }
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap" and "FOURTHWALL_API_URL" in d["data"]]
+    assert config["data"]["FOURTHWALL_APP_REFRESH_MARGIN_S"] == "60"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,7 +23,7 @@ import pytest
 from contracts.events import DesignApprovedV1, DesignRegion
 from service.broker.codec import event_message
 from service.samples import design_event, sample_design
-from service.sandbox.config import SandboxConfig, ShopAccount, Tracker
+from service.sandbox.config import App, SandboxConfig, ShopAccount, Tracker
 from service.testing.broker import publish, watching
 from service.testing.processes import (
     log_lines,
@@ -45,6 +47,19 @@ class Operated:
     proc: subprocess.Popen[bytes]
     log: Path
     sandbox_url: str
+    ledger: Path
+
+
+def _app_tokens_kept(ledger: Path) -> dict[str, str]:
+    """The access and refresh tokens the service kept for its app shops (they must not be
+    logged either)."""
+    with contextlib.closing(sqlite3.connect(ledger)) as db:
+        rows = db.execute(
+            "SELECT shop_id, access_token, refresh_token FROM fourthwall_app_tokens"
+        ).fetchall()
+    kept = {f"{shop} refresh token": refresh for shop, _, refresh in rows}
+    kept |= {f"{shop} access token": access for shop, access, _ in rows if access}
+    return kept
 
 
 def _secret(prefix: str) -> str:
@@ -54,19 +69,28 @@ def _secret(prefix: str) -> str:
 @pytest.fixture
 async def operated(amqp_url: str, tmp_path: Path) -> AsyncIterator[Operated]:
     """Sandbox and service processes. Shop 3's Fourthwall password and shop 2's Luigi's Box key
-    are wrong on the service's side (a 401 each), and every secret is unique and greppable."""
+    are wrong on the service's side (a 401 each), shops 4 and 5 installed the Fourthwall app (5
+    will uninstall it), and every secret is unique and greppable."""
     shops = [
         ShopAccount(shop_id=f"shop-{n}", username=f"user-{n}", password=_secret("fwpass"))
         for n in (1, 2, 3)
     ]
-    trackers = [
-        Tracker(tracker_id=f"{n:04d}-5678", private_key=_secret("lbkey")) for n in (1, 2, 3)
+    app_shops = [
+        ShopAccount(shop_id=f"shop-{n}", app_refresh_token=_secret("apprefresh")) for n in (4, 5)
     ]
-    sandbox = SandboxConfig(shops=shops, trackers=trackers, heavy_calls=100)
+    trackers = [
+        Tracker(tracker_id=f"{n:04d}-5678", private_key=_secret("lbkey")) for n in (1, 2, 3, 4, 5)
+    ]
+    app = App(client_id="app_e2e", client_secret=_secret("appsecret"), hmac_key=_secret("apphmac"))
+    sandbox = SandboxConfig(shops=[*shops, *app_shops], trackers=trackers, heavy_calls=100, app=app)
     proc_sandbox, sandbox_url, _ = await start_sandbox(sandbox, tmp_path)
     wrong_password, wrong_key = _secret("fwwrong"), _secret("lbwrong")
     service_side = SandboxConfig(
-        shops=[*shops[:2], msgspec.structs.replace(shops[2], password=wrong_password)],
+        shops=[
+            *shops[:2],
+            msgspec.structs.replace(shops[2], password=wrong_password),
+            *app_shops,
+        ],
         trackers=[
             trackers[0],
             msgspec.structs.replace(trackers[1], private_key=wrong_key),
@@ -90,6 +114,9 @@ async def operated(amqp_url: str, tmp_path: Path) -> AsyncIterator[Operated]:
         RETRY_DELAYS_S="0.2,0.5",
         MAX_ATTEMPTS="3",
         FOURTHWALL_HEAVY_CALLS="100",
+        FOURTHWALL_APP_CLIENT_ID=app.client_id,
+        FOURTHWALL_APP_CLIENT_SECRET=app.client_secret,
+        FOURTHWALL_APP_WEBHOOK_KEY=app.hmac_key or "",
     )
     log = tmp_path / "service.log"
     procs: list[subprocess.Popen[bytes]] = [proc_sandbox]
@@ -97,6 +124,10 @@ async def operated(amqp_url: str, tmp_path: Path) -> AsyncIterator[Operated]:
         proc = await start_replica(env, log, procs)
         never_logged = {"admin token": admin_token, "webhook secret": webhook_secret}
         never_logged["webhook secret key"] = webhook_secret.removeprefix("whsec_")
+        never_logged["app client secret"] = app.client_secret
+        never_logged["app webhook key"] = app.hmac_key or ""
+        for account in app_shops:
+            never_logged[f"{account.shop_id} app refresh token"] = account.app_refresh_token or ""
         for account in [*shops, service_side.shops[2]]:
             assert account.password
             never_logged[f"{account.shop_id} password {account.password[:6]}"] = account.password
@@ -114,6 +145,7 @@ async def operated(amqp_url: str, tmp_path: Path) -> AsyncIterator[Operated]:
             proc=proc,
             log=log,
             sandbox_url=sandbox_url,
+            ledger=tmp_path / "ledger.sqlite3",
         )
     finally:
         for p in procs:
@@ -149,6 +181,22 @@ async def test_no_secret_reaches_a_log_line_through_failures_and_admin_actions(
         # product.failed: missing image, shop 3's 401, shop 2's pins 401, shop 9 unknown
         await watcher.wait_for("pins.created", 2)
         await watcher.wait_for("product.failed", 4)
+
+        # The app's shops: shop 4's token expires mid-run (a 401, a refresh, a retry), shop 5
+        # uninstalled the app (a refused grant: paused, its design fails).
+        await publish(amqp_url, event_message(design_event(sample_design("shop-4", 0, "logs"))))
+        await watcher.wait_for("pins.created", 3)
+        await sandbox.post("/_sandbox/fourthwall/app/shop-4/expire")
+        await sandbox.post("/_sandbox/fourthwall/app/shop-5/revoke")
+        await publish(amqp_url, event_message(design_event(sample_design("shop-4", 1, "logs"))))
+        await publish(amqp_url, event_message(design_event(sample_design("shop-5", 0, "logs"))))
+        await watcher.wait_for("pins.created", 4)
+        await watcher.wait_for("product.failed", 5)
+        grants = await admin.get("/admin/shops/app-grants")
+        assert [(g["shop_id"], g["state"]) for g in grants.json()] == [
+            ("shop-4", "active"),
+            ("shop-5", "paused"),
+        ]
 
         # An outage: every Fourthwall call fails for one design, which runs out of attempts.
         await sandbox.post("/_sandbox/faults", json={"error_rate_5xx": 1.0})
@@ -190,13 +238,20 @@ async def test_no_secret_reaches_a_log_line_through_failures_and_admin_actions(
     operated.proc.send_signal(signal.SIGTERM)
     assert await wait_exit(operated.proc, 60) == 0
     text = operated.log.read_text(errors="replace")
+    operated.secrets |= _app_tokens_kept(operated.ledger)
     leaked = [what for what, value in operated.secrets.items() if value in text]
     assert leaked == [], f"secrets in the service log: {leaked}"
 
     # The run did go through the paths that could leak.
     events = log_lines(operated.log)
     codes = {e.get("code") for e in events if e.get("event") == "message.rejected"}
-    assert {"MEDIA_FILE_DO_NOT_EXISTS", "UNAUTHORIZED", "MISSING_CREDENTIALS"} <= codes
+    assert {
+        "MEDIA_FILE_DO_NOT_EXISTS",
+        "UNAUTHORIZED",
+        "MISSING_CREDENTIALS",
+        "FOURTHWALL_APP_GRANT_REFUSED",
+    } <= codes
+    assert any(e.get("event") == "fourthwall_app.refreshed" for e in events)
     assert any(e.get("reason") == "attempts_exhausted" for e in events)
     actions = {e.get("action") for e in events if e.get("event") == "admin.action"}
     assert {"retry", "dead_letters.replay"} <= actions

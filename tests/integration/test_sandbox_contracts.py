@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import msgspec
@@ -21,7 +22,7 @@ import pytest
 
 from consumers.ports import UpstreamError
 from contracts.luigisbox import PinDefinition, ScopeRequest
-from service.sandbox.config import Template
+from service.sandbox.config import App, Template
 from service.secrets import Secret
 from service.testing.sandbox import SandboxHandle, running_sandbox, sandbox_config
 from service.upstreams.credentials import FourthwallAuth, LuigisBoxAccount
@@ -335,3 +336,39 @@ async def test_an_id_never_changes_which_luigisbox_scope_is_deleted(
     records = await sandbox.records()
     assert [s["id"] for s in records["scopes"]] == [kept.id]
     assert all(c["status"] != 401 for c in records["calls"]), records["calls"]
+
+
+async def test_the_token_endpoint_answers_as_its_pages_and_rfc_6749_say() -> None:
+    config = sandbox_config(1)
+    config.app = App(client_id="app_12345", client_secret="<string>")
+    config.shops[0] = msgspec.structs.replace(config.shops[0], app_refresh_token="<string>")
+    example = documented("fourthwall_exchange_token_refresh")
+    async with running_sandbox(config) as running, httpx.AsyncClient(base_url=running.url) as http:
+        answer = await http.post(
+            example["path"],
+            content=urlencode(example["request"]).encode(),
+            headers={"Content-Type": example["content_type"]},
+        )
+        assert answer.status_code == example["status"], answer.text
+        body = answer.json()
+        assert not missing(body, example["response"])
+        assert set(undocumented(body, example["response"])) == {
+            f"$.{key}: not documented" for key in example["assumed"]
+        }
+        assert not undocumented(body, {**example["response"], **example["assumed"]})
+        # the refresh token was spent (rotated): used again, it is the documented refusal
+        again = await http.post(
+            example["path"],
+            content=urlencode(example["request"]).encode(),
+            headers={"Content-Type": example["content_type"]},
+        )
+        _same_shape(again, documented("fourthwall_exchange_token_invalid_grant"))
+        # the access token it gave opens the Open API; an unknown one is a 401
+        headers = {"Authorization": f"Bearer {body['access_token']}"}
+        assert (
+            await http.get("/open-api/v1.0/products/prd_none", headers=headers)
+        ).status_code == 404
+        headers = {"Authorization": "Bearer not-a-token"}
+        assert (
+            await http.get("/open-api/v1.0/products/prd_none", headers=headers)
+        ).status_code == 401

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from urllib.parse import parse_qs
 
 import httpx
 import msgspec
@@ -27,9 +28,27 @@ from contracts.fourthwall import (
     UpdateProductStateRequestV1,
     on_sale,
 )
-from contracts.fourthwall_webhooks import WebhookEnvelope, product_of, signature, signed_by
+from contracts.fourthwall_tokens import (
+    TOKEN_PATH,
+    PlatformTokenV1,
+    decode_token_error,
+    refresh_form,
+)
+from contracts.fourthwall_webhooks import (
+    APP_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    WebhookEnvelope,
+    product_of,
+    signature,
+    signed_by,
+)
 from contracts.luigisbox import ContentResult, ContentUpdate, ScopeList, ScopeRequest, ScopeResponse
-from service.sandbox.signing import fourthwall_webhook_signature
+from service.sandbox.platform_tokens import TOKEN as SANDBOX_TOKEN_PATH
+from service.sandbox.signing import (
+    FOURTHWALL_APP_SIGNATURE_HEADER,
+    FOURTHWALL_SIGNATURE_HEADER,
+    fourthwall_webhook_signature,
+)
 from service.upstreams.fourthwall import error_from_response as fourthwall_error
 from service.upstreams.luigisbox import error_from_response as luigisbox_error
 from service.webhooks.fourthwall import changed_event
@@ -173,3 +192,40 @@ def test_each_line_of_the_documented_bulk_create_is_a_scope_the_client_can_send(
     for line in documented("luigisbox_bulk_create")["request_lines"]:
         request = msgspec.convert(line, ScopeRequest)
         assert msgspec.json.decode(msgspec.json.encode(request)) == line
+
+
+def test_the_refresh_the_client_sends_is_the_documented_form() -> None:
+    example = documented("fourthwall_exchange_token_refresh")
+    assert TOKEN_PATH == SANDBOX_TOKEN_PATH == example["path"]
+    sent = {
+        k: v[0]
+        for k, v in parse_qs(refresh_form("app_12345", "<string>", "<string>").decode()).items()
+    }
+    assert sent == example["request"]
+    assert set(sent) <= set(example["request_fields"])
+
+
+def test_the_token_answer_and_the_refusal_are_read_as_documented() -> None:
+    example = documented("fourthwall_exchange_token_refresh")
+    token = msgspec.convert(example["response"], PlatformTokenV1)
+    assert (token.access_token, token.refresh_token, token.expires_in) == (
+        "<string>",
+        "<string>",
+        None,
+    )
+    both = msgspec.convert({**example["response"], **example["assumed"]}, PlatformTokenV1)
+    assert both.expires_in == 3600 and both.token_type == "Bearer"
+    refused = documented("fourthwall_exchange_token_invalid_grant")
+    error = decode_token_error(msgspec.json.encode(refused["response"]))
+    assert error is not None and error.error == "invalid_grant"
+    assert decode_token_error(b"not json") is None
+
+
+def test_app_webhooks_are_signed_in_the_documented_header_alike_by_client_and_sandbox() -> None:
+    example = documented("fourthwall_app_webhook_signature")
+    assert [APP_SIGNATURE_HEADER] == [FOURTHWALL_APP_SIGNATURE_HEADER] == list(example["headers"])
+    assert [SIGNATURE_HEADER] == [FOURTHWALL_SIGNATURE_HEADER] == list(example["shop_headers"])
+    body = msgspec.json.encode(documented("fourthwall_webhook_product_updated")["request"])
+    key = "app-hmac-key"
+    page = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+    assert signature(key, body) == fourthwall_webhook_signature(key, body) == page

@@ -27,6 +27,7 @@ from service.observability.metrics import Metrics
 from service.operations import Operations
 from service.quota.store import QuotaStore, Unlimited
 from service.secrets import Secret
+from service.store.app_tokens import AppTokenStore
 from service.store.ledger import Ledger
 from service.store.parking import ParkingLot
 
@@ -70,6 +71,7 @@ def admin_router(
     parking: ParkingLot,
     metrics: Metrics | None = None,
     ledger_watch: LedgerWatch | None = None,
+    app_grants: AppTokenStore | None = None,
 ) -> Router:
     return Router(
         path="/admin",
@@ -85,6 +87,7 @@ def admin_router(
             "ledger": _needs_ledger(ledger, ledger_watch),
             "parking": _needs_ledger(parking, ledger_watch),
             "quota": _needs_ledger(quota if isinstance(quota, QuotaStore) else None, ledger_watch),
+            "app_grants": _needs_ledger(app_grants, ledger_watch),
             "operations": _value(operations),
             "audit": _value(Audit(metrics)),
             "acting": Provide(acting_of, sync_to_thread=False),
