@@ -163,23 +163,7 @@ class FourthwallClient:
             "Content-Type": picture.content_type,
             "x-goog-content-length-range": f"0,{len(picture.data)}",
         }
-        started = time.monotonic()
-        status: int | None = None
-        try:
-            response = await send(
-                "fourthwall",
-                lambda: self._http.put(upload_url, content=picture.data, headers=headers),
-                tracer=self._tracer,
-                method="PUT",
-                route=MEDIA_UPLOAD_ENDPOINT,
-                host=httpx.URL(upload_url).host,
-            )
-            status = response.status_code
-        finally:
-            if self._observe:
-                self._observe(
-                    "fourthwall", MEDIA_UPLOAD_ENDPOINT, status, time.monotonic() - started
-                )
+        response = await self._send("PUT", upload_url, picture.data, MEDIA_UPLOAD_ENDPOINT, headers)
         if response.status_code >= 300:
             # An expired or refused URL: a new one is asked for on the next attempt.
             raise UpstreamError(
@@ -206,14 +190,14 @@ class FourthwallClient:
             raise MissingCredentials("fourthwall", shop_id)
         grant = auth if isinstance(auth, AppGrant) else None
         token = await self._app_token(grant, anonymous) if grant else None
-        response = await self._send(method, path, body, endpoint, _authorization(auth, token))
+        response = await self._send(method, path, body, endpoint, _headers(auth, token))
         if response.status_code == 401 and grant is not None and token is not None:
             # An app token Fourthwall no longer takes (revoked, expired early): one refresh
             # (shared with every replica) and one retry; a second 401 is the answer.
             assert self._app_tokens is not None
             await self._app_tokens.rejected(grant, token)
             token = await self._app_token(grant, anonymous)
-            response = await self._send(method, path, body, endpoint, _authorization(auth, token))
+            response = await self._send(method, path, body, endpoint, _headers(auth, token))
         if response.status_code >= 400:
             raise error_from_response(response)
         return decode_success("fourthwall", response, kind)
@@ -233,35 +217,32 @@ class FourthwallClient:
             raise
 
     async def _send(
-        self,
-        method: str,
-        path: str,
-        body: bytes,
-        endpoint: str | None,
-        authorization: str | None,
+        self, method: str, url: str, body: bytes, endpoint: str | None, headers: dict[str, str]
     ) -> httpx.Response:
-        headers = {"Content-Type": "application/json"}
-        if authorization is not None:
-            headers["Authorization"] = authorization
+        """One call (an Open API path, or an absolute URL such as a pre-signed upload URL)
+        under a CLIENT span, observed by its endpoint template: never by the URL itself."""
         started = time.monotonic()
         status: int | None = None
         try:
             response = await send(
                 "fourthwall",
-                lambda: self._http.request(method, path, content=body, headers=headers),
+                lambda: self._http.request(method, url, content=body, headers=headers),
                 tracer=self._tracer,
                 method=method,
-                route=endpoint or path,
-                host=self._http.base_url.host,
+                route=endpoint or url,
+                host=httpx.URL(url).host or self._http.base_url.host,
             )
             status = response.status_code
             return response
         finally:
             if self._observe:
-                self._observe("fourthwall", endpoint or path, status, time.monotonic() - started)
+                self._observe("fourthwall", endpoint or url, status, time.monotonic() - started)
 
 
-def _authorization(auth: FourthwallAuth | AppGrant | None, token: str | None) -> str | None:
+def _headers(auth: FourthwallAuth | AppGrant | None, token: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
     if isinstance(auth, FourthwallAuth):
-        return auth.header()
-    return f"Bearer {token}" if token is not None else None
+        headers["Authorization"] = auth.header()
+    elif token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
