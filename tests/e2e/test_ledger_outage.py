@@ -114,7 +114,9 @@ async def run_through(
             async def all_unready() -> bool:
                 return all([await _ready(url) == 503 for url in urls])
 
-            await eventually(all_unready, timeout=outage.seconds, what="readiness 503")
+            # held until every replica has noticed (a replica notices at its next write; on a
+            # busy machine that may come late), for twice the outage at most
+            await eventually(all_unready, timeout=2 * outage.seconds, what="readiness 503")
             await asyncio.sleep(max(0.0, began + outage.seconds - time.monotonic()))
             await outage.end()
             back = time.monotonic()
